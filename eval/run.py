@@ -1,0 +1,253 @@
+"""The gold-set evaluation: runs every item through the engine, scores it, writes results, gates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval import metrics as m
+
+HERE = Path(__file__).resolve().parent
+GOLD = HERE / "gold.jsonl"
+THRESHOLDS = HERE / "thresholds.toml"
+KS = (1, 3, 5)
+
+
+@dataclass(frozen=True)
+class GoldItem:
+    """One gold question (with earlier turns for follow-ups)."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[tuple[str, str], ...]  # (article_id, quote)
+    type: str
+    history: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+def load_gold(path: Path = GOLD) -> list[GoldItem]:
+    """Read the gold set; the evidence file name's stem is the article id."""
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        items.append(
+            GoldItem(
+                id=d["id"],
+                question=d["question"],
+                answers=tuple(d.get("answers", [])),
+                evidence=tuple((Path(e["file"]).stem, e["quote"]) for e in d.get("evidence", [])),
+                type=d["type"],
+                history=tuple(h["question"] for h in d.get("history", [])),
+            )
+        )
+    return items
+
+
+def _strip_markers(text: str) -> str:
+    import re
+
+    return re.sub(r"\s*\[\d+\]", "", text)
+
+
+def score_item(item: GoldItem, answer: dict[str, Any]) -> dict[str, float | None]:
+    """Metrics of one answer (`Answer.to_dict()`) against its gold item."""
+    retrieved = [(p["paragraph_id"].split("#")[0], p["text"]) for p in answer["passages"]]
+    cited = [(c["article_id"], c["text"]) for c in answer["citations"]]
+    text = "" if answer["abstained"] else _strip_markers(answer["text"])
+    out: dict[str, float | None] = {
+        "citation_validity": m.citation_validity(
+            [c["paragraph_id"] for c in answer["citations"]], [p["paragraph_id"] for p in answer["passages"]]
+        ),
+        "abstained": float(answer["abstained"]),
+    }
+    if item.answerable:
+        for k in KS:
+            out[f"evidence_recall@{k}"] = m.evidence_recall(retrieved, item.evidence, k)
+        out["mrr"] = m.reciprocal_rank(retrieved, item.evidence)
+        out["exact_match"] = m.exact_match(text, item.answers)
+        out["f1"] = m.token_f1(text, item.answers)
+        out["containment"] = m.containment(text, item.answers)
+        out["citation_precision"] = None if answer["abstained"] else m.citation_precision(cited, item.evidence)
+        out["citation_recall"] = m.citation_recall(cited, item.evidence)
+    return out
+
+
+def aggregate(items: Sequence[GoldItem], scores: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
+    """Totals over a set of items: means of per-item metrics plus abstention rates."""
+    def avg(key: str, pick: Callable[[GoldItem], bool] = lambda i: True) -> float | None:
+        return m.mean(
+            s[key] for i, s in zip(items, scores, strict=True) if pick(i) and s.get(key) is not None  # type: ignore[misc]
+        )
+
+    answerable = [i.answerable for i in items]
+    total: dict[str, float | None] = {"items": float(len(items))}
+    for k in KS:
+        total[f"evidence_recall@{k}"] = avg(f"evidence_recall@{k}", lambda i: i.answerable)
+    for key in ("mrr", "exact_match", "f1", "containment", "citation_precision", "citation_recall"):
+        total[key] = avg(key, lambda i: i.answerable)
+    total["citation_validity"] = avg("citation_validity")
+    total["abstention_accuracy"] = avg("abstained", lambda i: not i.answerable)
+    total["false_abstention_rate"] = avg("abstained", lambda i: i.answerable) if any(answerable) else None
+    return total
+
+
+def run_items(engine: Any, items: Sequence[GoldItem], k: int | None, progress: bool = True) -> list[dict[str, Any]]:
+    """Ask every item (follow-ups inside a conversation); a failure is recorded, not raised."""
+    from rag.engine import Conversation
+
+    results = []
+    started = time.perf_counter()
+    for n, item in enumerate(items, start=1):
+        record: dict[str, Any] = {"id": item.id, "type": item.type, "question": item.question}
+        try:
+            conversation = Conversation()
+            for earlier in item.history:
+                engine.ask(earlier, k=k, conversation=conversation)
+            answer = engine.ask(item.question, k=k, conversation=conversation).to_dict()
+            record["answer"] = answer
+            record["scores"] = score_item(item, answer)
+        except Exception as e:  # one broken item must not hide the others' results
+            record["error"] = f"{type(e).__name__}: {e}"
+            record["scores"] = {"citation_validity": 0.0, "abstained": 0.0}
+        results.append(record)
+        if progress and (n % 10 == 0 or n == len(items)):
+            print(f"eval: {n}/{len(items)} items ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return results
+
+
+def check_gate(totals: dict[str, float | None], thresholds: dict[str, float]) -> list[str]:
+    """Failures as lines; `<metric>_max` keys are ceilings, the rest floors."""
+    failures = []
+    for key, limit in thresholds.items():
+        metric = key.removesuffix("_max")
+        value = totals.get(metric)
+        if value is None:
+            failures.append(f"{metric}: not measured (threshold {limit})")
+        elif key.endswith("_max") and value > limit:
+            failures.append(f"{metric} = {value:.3f} is above the ceiling {limit}")
+        elif not key.endswith("_max") and value < limit:
+            failures.append(f"{metric} = {value:.3f} is below the floor {limit}")
+    return failures
+
+
+TABLE_KEYS = [
+    "evidence_recall@1", "evidence_recall@3", "evidence_recall@5", "mrr", "exact_match", "f1",
+    "containment", "citation_validity", "citation_precision", "citation_recall",
+    "abstention_accuracy", "false_abstention_rate",
+]
+
+
+def render_table(overall: dict[str, float | None], by_type: dict[str, dict[str, float | None]]) -> str:
+    """A Markdown table: metrics as rows, overall and each question type as columns."""
+    types = sorted(by_type)
+    head = "| metric | overall | " + " | ".join(f"{t} ({int(by_type[t]['items'] or 0)})" for t in types) + " |"
+    lines = [head, "|" + "---|" * (len(types) + 2)]
+    for key in TABLE_KEYS:
+        cells = [overall.get(key)] + [by_type[t].get(key) for t in types]
+        lines.append(f"| {key} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(by_type: dict[str, dict[str, float | None]], path: Path, title: str) -> None:
+    """Grouped bars of the main metrics per question type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["evidence_recall@5", "containment", "citation_precision", "abstention_accuracy"]
+    types = sorted(by_type)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        vals = [by_type[t].get(key) or 0.0 for t in types]
+        ax.bar([x + i * width for x in range(len(types))], vals, width, label=key)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(types))], types)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def evaluate(engine: Any, gold: Path = GOLD, k: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the whole gold set; returns per-item results, totals and totals by type."""
+    items = load_gold(gold)
+    started = time.perf_counter()
+    results = run_items(engine, items, k, progress)
+    seconds = time.perf_counter() - started
+    scores = [r["scores"] for r in results]
+    overall = aggregate(items, scores)
+    by_type = {}
+    for t in sorted({i.type for i in items}):
+        pairs = [(i, s) for i, s in zip(items, scores, strict=True) if i.type == t]
+        by_type[t] = aggregate([p[0] for p in pairs], [p[1] for p in pairs])
+    return {"overall": overall, "by_type": by_type, "items": results, "seconds": seconds}
+
+
+def main(args: argparse.Namespace) -> int:
+    import rag
+
+    overrides: dict[str, Any] = {}
+    if args.corpus:
+        overrides["corpus"] = args.corpus
+    if args.index:
+        overrides["index_dir"] = Path(args.index)
+    engine = rag.open(**overrides)
+    report = engine.ensure_index(progress=False)
+    if report:
+        print(f"eval: ingested {report.summary()}", file=sys.stderr)
+    mode = "extractive"
+    result = evaluate(engine, Path(args.gold) if args.gold else GOLD, args.k)
+    out = Path(args.out) if args.out else HERE / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    settings = engine.settings.model_dump(mode="json", exclude={"openai_api_key", "embed_api_key"})
+    result.update({"mode": mode, "settings": settings, "commit": _git_commit(), "timestamp": stamp})
+    (out / f"{stamp}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    table = render_table(result["overall"], result["by_type"])
+    errors = [r for r in result["items"] if "error" in r]
+    md = [f"# Eval {stamp} ({mode}, commit {result['commit'] or '?'})", "", table, "",
+          f"{len(result['items'])} items in {result['seconds']:.1f} s; {len(errors)} errors."]
+    for r in errors:
+        md.append(f"- {r['id']}: {r['error']}")
+    (out / f"{stamp}.md").write_text("\n".join(md) + "\n")
+    plot(result["by_type"], out / f"{stamp}.png", f"rag eval ({mode}) by question type")
+    print(table)
+    print(f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
+          f"results in {out}/{stamp}.{{json,md,png}}")
+    thresholds = tomllib.loads(THRESHOLDS.read_text())[mode]
+    failures = check_gate(result["overall"], thresholds) + [f"item {r['id']} failed: {r['error']}" for r in errors]
+    if failures and not args.no_gate:
+        print("eval: GATE FAILED", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
+        return 1
+    print("eval: gate passed" if not failures else "eval: gate not applied (--no-gate)")
+    return 0

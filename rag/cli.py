@@ -1,0 +1,176 @@
+"""The `rag` command: ingest, ask, chat, serve, eval, bench, status. Errors become one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    import rag
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "corpus", None):
+        overrides["corpus"] = args.corpus
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    try:
+        return rag.open(**overrides)
+    except ValueError as e:  # pydantic validation of RAG_* values
+        first = str(e).splitlines()
+        raise RagError(f"bad setting: {' '.join(first[:3])}") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    paths = [Path(p) for p in args.paths] if args.paths else None
+    if paths:
+        engine.settings.corpus = ",".join(str(p) for p in paths)
+    report = engine.ingest(paths, progress=not args.quiet)
+    for skipped in report.skipped_files:
+        print(f"skipped {skipped}", file=sys.stderr)
+    print(f"ingested {report.summary()}")
+    return 0
+
+
+def _print_answer(answer: Any, show_sources: bool = True) -> None:
+    if answer.abstained:
+        print(answer.abstain_reason)
+    else:
+        print(answer.text)
+    for notice in answer.notices:
+        print(f"note: {notice}")
+    if show_sources and answer.citations:
+        print()
+        for c in answer.citations:
+            print(f"[{c.key}] {c.title} (paragraph {c.n}, {c.paragraph_id})")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    answer = engine.ask(
+        args.question,
+        k=args.k,
+        articles=args.article or None,
+        date_from=args.date_from or "",
+        date_to=args.date_to or "",
+    )
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.engine import Conversation
+
+    engine = _engine(args)
+    report = engine.ensure_index()
+    if report:
+        print(f"ingested {report.summary()}", file=sys.stderr)
+    status = engine.status()
+    if status:
+        print(f"{status.articles} articles, {status.paragraphs} paragraphs. Ask a question; empty line or Ctrl-D quits.")
+    conversation = Conversation()
+    while True:
+        try:
+            question = input("\n? ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not question.strip():
+            return 0
+        try:
+            _print_answer(engine.chat(question, conversation))
+        except RagError as e:
+            print(f"rag: {e}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    status = engine.status()
+    if status is None:
+        print(f"no index in {engine.settings.index_dir}; run `rag ingest`")
+        return 1
+    state = "complete" if status.complete else "INCOMPLETE (run `rag ingest`)"
+    writer = ", an ingest is running" if status.writer_active else ""
+    print(f"{status.articles} articles, {status.paragraphs} paragraphs, {state}{writer}; updated {status.updated_at}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.run import main as eval_main
+
+    return eval_main(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--corpus", help="folder(s) or file(s) of articles (default: RAG_CORPUS or seeds)")
+        p.add_argument("--index", help="index folder (default: RAG_INDEX_DIR or .rag)")
+        return p
+
+    p = common(sub.add_parser("ingest", help="read articles and build or update the index"))
+    p.add_argument("paths", nargs="*", help="folders or files (default: the corpus setting)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = common(sub.add_parser("ask", help="answer one question"))
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("--article", action="append", help="only this article id (repeatable)")
+    p.add_argument("--from", dest="date_from", help="only articles published on/after YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", help="only articles published on/before YYYY-MM-DD")
+    p.set_defaults(func=cmd_ask)
+
+    p = common(sub.add_parser("chat", help="ask questions with follow-ups in the terminal"))
+    p.set_defaults(func=cmd_chat)
+
+    p = common(sub.add_parser("status", help="show the index state"))
+    p.set_defaults(func=cmd_status)
+
+    p = common(sub.add_parser("eval", help="run the gold-set evaluation and gate on thresholds"))
+    p.add_argument("--gold", default=None, help="gold set (default eval/gold.jsonl)")
+    p.add_argument("--out", default=None, help="results folder (default eval/results)")
+    p.add_argument("-k", type=int, default=None, help="passages per question")
+    p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
+    p.set_defaults(func=cmd_eval)
+
+    p = common(sub.add_parser("bench", help="measure cold start, query latency, ingest and memory"))
+    p.add_argument("--out", default=None, help="results folder (default eval/bench-results)")
+    p.add_argument("--quick", action="store_true", help="seeds only, fewer repeats")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RagError as e:
+        print(f"rag: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""Reading articles (.txt, .md, .jsonl, .html) and splitting them into paragraphs with stable IDs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rag.errors import CorpusError
+from rag.schema import Article, Paragraph
+from rapidfuzz import fuzz
+
+from rag.terms import content_terms, fold, words
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSONL_SUFFIXES = {".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+
+# Whole-paragraph patterns that are page furniture, not content.
+_BOILERPLATE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(section|supporting|featured|header|lead|main) image\.?",
+        r"image( credit)?:.*",
+        r"(photo|image|picture)s?( credit)?\s*[:/-].*",
+        r"leave a (reply|comment)\.?",
+        r"your email address will not be published.*",
+        r"comments? (are|is) closed\.?",
+        r"(share|tweet|email|print)( this( article| story)?)?( on \w+)?\.?",
+        r"(click here|subscribe|sign up|advertisement|read more|related:|follow us).{0,80}",
+        r"disclaimer:.*",
+        r"(source:|edited by|written by|reporting by|additional reporting by|editing by)\s.{0,60}",
+        r"(https?://|www\.)\S+",
+        # Image file slugs used as captions/credits: "Miami-Ukraine-peace-talks".
+        r"[\w\u00c0-\u024f]+(?:[-_][\w\u00c0-\u024f]+){2,}(\.(jpe?g|png|webp|gif))?",
+    )
+]
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or one line of a .jsonl file) that was not ingested, and why."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class CorpusLoad:
+    """The articles read from a corpus and the files that had to be skipped."""
+
+    articles: list[Article] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    files: int = 0
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Every supported file under `paths`, in a stable order; raises if a path does not exist."""
+    for path in paths:
+        if not path.exists():
+            raise CorpusError(
+                f"corpus path '{path}' does not exist; pass a folder or file of articles "
+                "(e.g. `rag ingest seeds`) or set RAG_CORPUS"
+            )
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(p.startswith(".") for p in child.relative_to(path).parts):
+                    yield child
+        else:
+            yield path
+
+
+def load_articles(paths: Iterable[Path]) -> CorpusLoad:
+    """Read every article under `paths`. Unreadable files are reported in `skipped`, never raised."""
+    result = CorpusLoad()
+    seen_ids: dict[str, str] = {}
+    seen_text: dict[str, str] = {}
+    for path in iter_files(paths):
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            result.skipped.append(SkippedFile(str(path), f"unsupported file type '{suffix or path.name}'"))
+            continue
+        result.files += 1
+        try:
+            text = _read_text(path)
+        except _Unreadable as e:
+            result.skipped.append(SkippedFile(str(path), str(e)))
+            continue
+        if suffix in JSONL_SUFFIXES:
+            articles = list(_jsonl_articles(path, text, result.skipped))
+        elif suffix in HTML_SUFFIXES:
+            articles = [_html_article(path, text)]
+        else:
+            articles = [_text_article(path, text)]
+        for art in articles:
+            if not art.text.strip():
+                result.skipped.append(SkippedFile(art.source, "article has no text"))
+                continue
+            if art.article_id in seen_ids:
+                result.skipped.append(
+                    SkippedFile(art.source, f"article id '{art.article_id}' also used by {seen_ids[art.article_id]}; rename one")
+                )
+                continue
+            digest = hashlib.sha1(_normalise(art.text).encode()).hexdigest()
+            if digest in seen_text:
+                result.skipped.append(SkippedFile(art.source, f"duplicate of {seen_text[digest]}; stored once"))
+                continue
+            seen_ids[art.article_id] = art.source
+            seen_text[digest] = art.source
+            result.articles.append(art)
+    return result
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise _Unreadable(f"cannot read file ({e.strerror})") from None
+    if not data.strip():
+        raise _Unreadable("empty file")
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _Unreadable("binary file, not text")
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _Unreadable(
+            f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); re-save it as UTF-8"
+        ) from None
+
+
+def _text_article(path: Path, text: str) -> Article:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    title = first.strip().lstrip("#").strip()
+    return Article(article_id=path.stem, title=title, text=text, source=str(path))
+
+
+def _jsonl_articles(path: Path, text: str, skipped: list[SkippedFile]) -> Iterator[Article]:
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+            body = obj.get("text")
+            if not isinstance(body, str) or not body.strip():
+                raise ValueError("no 'text' field")
+        except ValueError as e:
+            skipped.append(SkippedFile(str(path), f"malformed line ({e}); fix or remove it", lineno))
+            continue
+        title = str(obj.get("title") or "").strip() or body.strip().splitlines()[0][:120]
+        url = str(obj.get("url") or "")
+        article_id = str(obj.get("id") or "").strip() or hashlib.sha1(
+            (url or title + body[:500]).encode()
+        ).hexdigest()[:12]
+        authors = obj.get("authors") or []
+        if isinstance(authors, str):
+            authors = [authors]
+        yield Article(
+            article_id=article_id,
+            title=title,
+            text=body,
+            source=f"{path}:{lineno}",
+            url=url,
+            authors=tuple(str(a) for a in authors),
+            publish_date=_iso_date(str(obj.get("publish_date") or "")),
+        )
+
+
+def _iso_date(value: str) -> str:
+    m = re.match(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})", value.strip())
+    return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else ""
+
+
+class _HTMLText(HTMLParser):
+    """Collects the text of block elements, skipping scripts, navigation and page chrome."""
+
+    _SKIP = {"script", "style", "nav", "footer", "header", "aside", "noscript", "form", "figure", "svg"}
+    _BLOCK = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "div", "section", "article", "br", "tr", "title"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.title = ""
+        self._buf: list[str] = []
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BLOCK:
+            self._flush()
+        self._in_title = tag == "title" or self._in_title
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCK:
+            if tag == "title":
+                self.title = _SPACE.sub(" ", "".join(self._buf)).strip()
+                self._buf = []
+                self._in_title = False
+                return
+            if tag == "h1" and not self.title:
+                self.title = _SPACE.sub(" ", "".join(self._buf)).strip()
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self._buf.append(data)
+
+    def _flush(self) -> None:
+        line = _SPACE.sub(" ", "".join(self._buf)).strip()
+        if line and not self._in_title:
+            self.lines.append(line)
+        self._buf = []
+
+
+def _html_article(path: Path, html: str) -> Article:
+    parser = _HTMLText()
+    parser.feed(html)
+    parser.close()
+    parser._flush()
+    lines = parser.lines
+    title = parser.title or (lines[0] if lines else path.stem)
+    if lines and lines[0] == title:
+        lines = lines[1:]
+    return Article(article_id=path.stem, title=title, text="\n".join([title, *lines]), source=str(path))
+
+
+def _normalise(text: str) -> str:
+    return _SPACE.sub(" ", fold(text).casefold()).strip()
+
+
+def _is_repeat(key: str, seen: list[str]) -> bool:
+    """Same text as an earlier paragraph, or nearly (a stray character or two at the end)."""
+    for other in seen:
+        if key == other:
+            return True
+        longer = max(len(key), len(other))
+        if longer >= 80 and abs(len(key) - len(other)) <= longer * 0.02:
+            if fuzz.ratio(key, other) >= 98:
+                return True
+    return False
+
+
+def _is_title_repeat(line: str, title_terms: set[str]) -> bool:
+    """A short line whose every content word is in the title: the headline printed again."""
+    terms = content_terms(line)
+    return bool(terms) and len(terms) <= 15 and set(terms) <= title_terms
+
+
+def is_boilerplate(line: str) -> bool:
+    """True for page furniture: image captions and credits, comment boxes, share lines, bare URLs."""
+    stripped = line.strip()
+    return any(p.fullmatch(stripped) for p in _BOILERPLATE)
+
+
+def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
+    """Split on blank lines and single newlines; drop boilerplate, the title line and repeats."""
+    paragraphs: list[Paragraph] = []
+    title_terms = set(content_terms(article.title))
+    seen: list[str] = [_normalise(article.title)]
+    offset = 0
+    for line in article.text.splitlines(keepends=True):
+        start = offset
+        offset += len(line)
+        body = line.strip()
+        if not body:
+            continue
+        key = _normalise(body)
+        if (
+            is_boilerplate(body)
+            or len(words(body)) < min_words
+            or _is_title_repeat(body, title_terms)
+            or _is_repeat(key, seen)
+        ):
+            continue
+        seen.append(key)
+        lead = len(line) - len(line.lstrip())
+        n = len(paragraphs) + 1
+        paragraphs.append(
+            Paragraph(
+                paragraph_id=f"{article.article_id}#p{n}",
+                article_id=article.article_id,
+                n=n,
+                text=body,
+                char_start=start + lead,
+                char_end=start + lead + len(body),
+            )
+        )
+    return paragraphs

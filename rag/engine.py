@@ -1,0 +1,249 @@
+"""The engine: one object that ingests, retrieves and answers; the only reader of Settings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rag.citations import CitationKeys
+from rag.config import Settings
+from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
+from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
+from rag.errors import QuestionError
+from rag.extractive import answer_extractive
+from rag.index import IndexStatus, ParagraphIndex, SyncReport
+from rag.retrieve import HybridRetriever, Retrieved
+from rag.schema import Answer, Passage
+
+
+@dataclass
+class Turn:
+    """One question and answer of a conversation."""
+
+    question: str
+    answer: Answer
+
+
+@dataclass
+class Conversation:
+    """Turns so far, and the citation numbers they used (kept stable across turns)."""
+
+    turns: list[Turn] = field(default_factory=list)
+    keys: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """Ingest a corpus into a paragraph index and answer questions about it, with citations."""
+
+    def __init__(self, settings: Settings | None = None, encoder: Encoder | None = None) -> None:
+        self.settings = settings or Settings()
+        self._encoder = encoder
+        self.index = ParagraphIndex(
+            self.settings.index_dir, self.settings.fingerprint(), self.settings.chroma_url
+        )
+        self._retriever: HybridRetriever | None = None
+
+    # -- parts, built on first use so `import rag` and `rag --help` stay fast -------------
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            s = self.settings
+            if s.embed_base_url:
+                self._encoder = RemoteEncoder(s.embed_base_url, s.embed_model, s.embed_api_key)
+            else:
+                model_dir = s.model_dir or s.index_dir / "models"
+                path = ensure_onnx_model(model_dir, quantize=s.embed_quantize)
+                self._encoder = OnnxEncoder(
+                    path, s.embedder_id(), batch_size=s.embed_batch_size, threads=s.embed_threads
+                )
+        return self._encoder
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        if self._retriever is None:
+            self._retriever = HybridRetriever(
+                self.index, self.encoder, self.settings.candidates, self.settings.rrf_k
+            )
+        return self._retriever
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def corpus_signature(self, paths: Sequence[Path] | None = None) -> str:
+        """Cheap fingerprint of the corpus files (names, sizes, mtimes): tells if ingest is due."""
+        h = hashlib.sha1()
+        for f in iter_files(paths or self.settings.corpus_paths):
+            st = f.stat()
+            h.update(f"{f}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+    def ingest(
+        self, paths: Sequence[Path | str] | None = None, progress: bool = True
+    ) -> SyncReport:
+        """Make the index hold exactly the articles under `paths` (default: the corpus setting)."""
+        roots = [Path(p) for p in paths] if paths else self.settings.corpus_paths
+        loaded = load_articles(roots)
+        corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
+        bar = _ProgressBar("embedding") if progress else None
+        try:
+            report = self.index.sync(corpus, self.encoder, bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        report.skipped_files = [str(s) for s in loaded.skipped]
+        self.index.record_corpus(self.corpus_signature(roots), [str(r) for r in roots])
+        self._retriever = None
+        return report
+
+    def skipped_files(self, paths: Sequence[Path] | None = None) -> list[SkippedFile]:
+        """What ingest would skip, and why (without touching the index)."""
+        return load_articles(paths or self.settings.corpus_paths).skipped
+
+    def ensure_index(self, progress: bool = True) -> SyncReport | None:
+        """Ingest when the index is missing, incomplete or older than the corpus files."""
+        status = self.index.status()
+        if (
+            status is None
+            or not status.complete
+            or self.index.corpus_record() != self.corpus_signature()
+        ):
+            return self.ingest(progress=progress)
+        return None
+
+    def status(self) -> IndexStatus | None:
+        return self.index.status()
+
+    # -- questions ------------------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise QuestionError(f"the question must be text, got {type(question).__name__}")
+        cleaned = "".join(
+            ch for ch in question if ch in "\n\t" or unicodedata.category(ch)[0] != "C"
+        ).strip()
+        if not cleaned:
+            raise QuestionError("the question is empty; type a question about the articles")
+        limit = self.settings.max_question_chars
+        if len(cleaned) > limit:
+            raise QuestionError(
+                f"the question is {len(cleaned):,} characters long; the limit is {limit:,} "
+                "(RAG_MAX_QUESTION_CHARS); shorten it"
+            )
+        return " ".join(cleaned.split())
+
+    def _retrieve(
+        self,
+        question: str,
+        k: int | None,
+        articles: Sequence[str] | None,
+        date_from: str,
+        date_to: str,
+        context: str = "",
+    ) -> Retrieved:
+        self.index.open_for_reading()  # a missing index is reported before any model loads
+        return self.retriever.retrieve(
+            question,
+            k or self.settings.top_k,
+            article_ids=articles,
+            date_from=date_from,
+            date_to=date_to,
+            context=context,
+        )
+
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        articles: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> list[Passage]:
+        """The top-k paragraphs for `question` (hybrid dense + BM25), best first."""
+        q = self._check_question(question)
+        return self._retrieve(q, k, articles, date_from, date_to).passages
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        articles: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+        conversation: Conversation | None = None,
+    ) -> Answer:
+        """Answer `question` from the articles, every sentence cited, or abstain saying why."""
+        t0 = time.perf_counter()
+        q = self._check_question(question)
+        context = follow_up_context(q, conversation)
+        retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
+        t1 = time.perf_counter()
+        keys = CitationKeys(conversation.keys if conversation else None)
+        answer = answer_extractive(q, retrieved, self.index.idf, keys)
+        t2 = time.perf_counter()
+        answer = replace(
+            answer,
+            timings_ms={"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000},
+        )
+        if conversation is not None:
+            conversation.turns.append(Turn(q, answer))
+            conversation.keys = keys.as_dict()
+        return answer
+
+    def chat(self, question: str, conversation: Conversation, **kwargs: Any) -> Answer:
+        """Answer a turn of `conversation`, reading follow-ups in the light of earlier turns."""
+        return self.ask(question, conversation=conversation, **kwargs)
+
+
+_FOLLOW_UP = (
+    "he", "she", "him", "her", "his", "they", "them", "their", "it", "its", "this", "that",
+    "there", "these", "those", "and", "also", "what about", "how about", "same",
+)
+
+
+def follow_up_context(question: str, conversation: Conversation | None) -> str:
+    """Words of the previous turn to carry into retrieval when `question` leans on it."""
+    if not conversation or not conversation.turns:
+        return ""
+    low = question.lower()
+    tokens = set(low.replace("?", " ").replace(",", " ").split())
+    leans = any(w in tokens for w in _FOLLOW_UP if " " not in w) or any(
+        low.startswith(w) for w in _FOLLOW_UP if " " in w
+    )
+    if not leans and len(tokens) > 6:
+        return ""
+    return conversation.turns[-1].question
+
+
+class _ProgressBar:
+    """tqdm on stderr when it is a terminal; otherwise a line every 10 %."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar: Any = None
+        self._last = -1
+
+    def update(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        if sys.stderr.isatty() and os.environ.get("RAG_PROGRESS", "1") != "0":
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=self.label, unit="para", file=sys.stderr)
+            self._bar.update(done - self._bar.n)
+            return
+        step = done * 10 // total
+        if step != self._last:
+            self._last = step
+            print(f"{self.label}: {done}/{total} paragraphs", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,525 @@
+"""The paragraph store: Chroma for vectors and text, a bm25s snapshot for words; the only chromadb user.
+
+Rows are keyed `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice
+and a changed one is a new row. The BM25 snapshot (its id list) is the committed set: readers only
+see rows in it, so a running or crashed ingest never shows a half-written corpus.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.embedding import Encoder
+from rag.errors import (
+    IndexBusyError,
+    IndexIncompleteError,
+    IndexMissingError,
+    StoreUnavailableError,
+)
+from rag.schema import Article, Paragraph
+from rag.sentences import split_sentences
+from rag.terms import content_terms
+
+WRITE_BATCH = 256  # paragraphs embedded and upserted per step; a crash loses at most one step
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored paragraph with what the answerers need about it."""
+
+    row_id: str
+    paragraph_id: str
+    article_id: str
+    n: int
+    title: str
+    text: str
+    source: str
+    url: str
+    publish_date: str
+    sentence_spans: tuple[tuple[int, int], ...]
+    sentence_vectors: np.ndarray  # (len(sentence_spans), dim), float32, unit rows
+
+
+@dataclass
+class SyncReport:
+    """What one ingest changed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    articles: int = 0
+    paragraphs: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.articles} articles, {self.paragraphs} paragraphs: {self.added} added, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
+            f"{len(self.skipped_files)} files skipped ({self.seconds:.1f} s)"
+        )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """The committed state of an index, as the UI's status line shows it."""
+
+    articles: int
+    paragraphs: int
+    complete: bool
+    updated_at: str
+    writer_active: bool
+
+
+def content_hash(article: Article, paragraph: Paragraph) -> str:
+    """Hash of everything stored for a paragraph; a change means a new row."""
+    h = hashlib.sha1()
+    for part in (paragraph.text, article.title, article.url, article.publish_date, article.source):
+        h.update(part.encode())
+        h.update(b"\x00")
+    h.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
+    return h.hexdigest()[:16]
+
+
+def _pack_vectors(v: np.ndarray) -> str:
+    return base64.b64encode(v.astype(np.float16).tobytes()).decode()
+
+
+def _unpack_vectors(s: str, dim: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(s), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+
+
+def _date_int(iso: str) -> int:
+    return int(iso.replace("-", "")) if iso else 0
+
+
+class ParagraphIndex:
+    """Chroma collection + BM25 snapshot for one corpus fingerprint."""
+
+    def __init__(self, index_dir: Path, fingerprint: str, chroma_url: str | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.fingerprint = fingerprint
+        self.chroma_url = chroma_url
+        self.collection_name = f"paragraphs-{fingerprint}"
+        self._state_path = self.index_dir / f"state-{fingerprint}.json"
+        self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
+        self._lock_path = self.index_dir / "ingest.lock"
+        self._collection: Any = None
+        self._bm25: Any = None
+        self._bm25_ids: list[str] = []
+        self._bm25_meta: dict[str, np.ndarray] = {}
+        self._bm25_vocab: dict[str, int] = {}
+        self._committed: set[str] = set()
+        self._dim = 0
+
+    # -- Chroma -------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if self.chroma_url:
+            url = urlparse(self.chroma_url)
+            try:
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+                client.heartbeat()
+            except Exception as e:
+                raise StoreUnavailableError(
+                    f"cannot reach the Chroma server at {self.chroma_url} ({type(e).__name__}); "
+                    "start it with `chroma run` or unset RAG_CHROMA_URL"
+                ) from None
+            return client
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(self.index_dir / "chroma"), settings=chroma_settings)
+
+    def _store(self) -> Any:
+        if self._collection is None:
+            # embedding_function=None: we always pass our own vectors, so Chroma's default
+            # model (which it would download) is never loaded.
+            self._collection = self._client().get_or_create_collection(
+                self.collection_name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._collection
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a Chroma call, turning a dropped server connection into a clear error."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if self.chroma_url and type(e).__name__ in {
+                "ConnectError", "ConnectionError", "ReadError", "RemoteProtocolError", "ReadTimeout",
+            }:
+                raise StoreUnavailableError(
+                    f"lost the Chroma server at {self.chroma_url} ({type(e).__name__}); is it running?"
+                ) from None
+            raise
+
+    # -- state, lock --------------------------------------------------------------------
+
+    def _read_state(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self._state_path.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _write_state(self, **state: Any) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self._state_path)
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise IndexBusyError(
+                    f"another `rag ingest` ({holder}) is writing {self.index_dir}; "
+                    "wait for it to finish, then run it again"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def writer_active(self) -> bool:
+        """True while another process holds the ingest lock."""
+        if not self._lock_path.exists():
+            return False
+        with open(self._lock_path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+
+    def record_corpus(self, signature: str, roots: list[str]) -> None:
+        """Remember which corpus files the committed index reflects."""
+        state = self._read_state() or {}
+        self._write_state(**{**state, "corpus_signature": signature, "corpus": roots})
+
+    def corpus_record(self) -> str:
+        """The corpus signature recorded by the last complete ingest ("" if none)."""
+        return str((self._read_state() or {}).get("corpus_signature", ""))
+
+    def status(self) -> IndexStatus | None:
+        """The committed state, or None when this index was never built."""
+        state = self._read_state()
+        if state is None:
+            return None
+        return IndexStatus(
+            articles=int(state.get("articles", 0)),
+            paragraphs=int(state.get("paragraphs", 0)),
+            complete=bool(state.get("complete")),
+            updated_at=str(state.get("updated_at", "")),
+            writer_active=self.writer_active(),
+        )
+
+    # -- writing ------------------------------------------------------------------------
+
+    def sync(
+        self,
+        corpus: Sequence[tuple[Article, Sequence[Paragraph]]],
+        encoder: Encoder,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncReport:
+        """Make the store hold exactly `corpus`: embed new/changed paragraphs, drop the rest."""
+        started = time.perf_counter()
+        report = SyncReport(articles=len(corpus))
+        with self._writer_lock():
+            previous = self._read_state() or {}
+            self._write_state(**{**previous, "complete": False, "started_at": _now()})
+            store = self._store()
+            existing = set(self._call(store.get, include=[])["ids"])
+            wanted: dict[str, tuple[Article, Paragraph]] = {}
+            for article, paragraphs in corpus:
+                for p in paragraphs:
+                    wanted[f"{p.paragraph_id}:{content_hash(article, p)}"] = (article, p)
+            report.paragraphs = len(wanted)
+            existing_pids = {rid.rsplit(":", 1)[0] for rid in existing}
+            todo = [rid for rid in wanted if rid not in existing]
+            report.unchanged = len(wanted) - len(todo)
+            for rid in todo:
+                if wanted[rid][1].paragraph_id in existing_pids:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            # Longest first: the progress bar's rate then only gets better.
+            todo.sort(key=lambda r: -len(wanted[r][1].text))
+            done = 0
+            if progress:
+                progress(0, len(todo))
+            for b in range(0, len(todo), WRITE_BATCH):
+                batch = todo[b : b + WRITE_BATCH]
+                self._write_batch(store, [wanted[r] for r in batch], batch, encoder)
+                done += len(batch)
+                if progress:
+                    progress(done, len(todo))
+            self._build_bm25(wanted)
+            stale = [rid for rid in existing if rid not in wanted]
+            for b in range(0, len(stale), 5000):
+                self._call(store.delete, ids=stale[b : b + 5000])
+            report.removed = len({r.rsplit(":", 1)[0] for r in stale} - {p.paragraph_id for _, p in wanted.values()})
+            self._write_state(
+                fingerprint=self.fingerprint,
+                complete=True,
+                articles=len(corpus),
+                paragraphs=len(wanted),
+                dim=encoder.dim,
+                embedder=encoder.model_id,
+                updated_at=_now(),
+            )
+        self._bm25 = None  # reload the new snapshot on next query
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _write_batch(
+        self,
+        store: Any,
+        items: list[tuple[Article, Paragraph]],
+        row_ids: list[str],
+        encoder: Encoder,
+    ) -> None:
+        texts = [p.text for _, p in items]
+        spans = [split_sentences(t) for t in texts]
+        vectors, sentence_vectors = encoder.encode_paragraphs(texts, spans)
+        metadatas = []
+        for (article, p), sp, sv in zip(items, spans, sentence_vectors, strict=True):
+            metadatas.append(
+                {
+                    "paragraph_id": p.paragraph_id,
+                    "article_id": p.article_id,
+                    "n": p.n,
+                    "title": article.title,
+                    "source": article.source,
+                    "url": article.url,
+                    "publish_date": article.publish_date,
+                    "date": _date_int(article.publish_date),
+                    "char_start": p.char_start,
+                    "char_end": p.char_end,
+                    "spans": json.dumps(sp),
+                    "sentence_vectors": _pack_vectors(sv),
+                }
+            )
+        self._call(
+            store.upsert,
+            ids=row_ids,
+            embeddings=vectors.tolist(),
+            documents=texts,
+            metadatas=metadatas,
+        )
+
+    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> None:
+        import bm25s
+
+        ids = list(wanted)
+        tokens = [content_terms(f"{wanted[r][1].text}") or ["\u2205"] for r in ids]
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        tmp = self.index_dir / f".bm25-{self.fingerprint}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        retriever.save(str(tmp))
+        articles = sorted({wanted[r][1].article_id for r in ids})
+        art_index = {a: i for i, a in enumerate(articles)}
+        (tmp / "ids.json").write_text(json.dumps({"ids": ids, "articles": articles}))
+        np.savez(
+            tmp / "meta.npz",
+            article=np.array([art_index[wanted[r][1].article_id] for r in ids], dtype=np.int32),
+            date=np.array([_date_int(wanted[r][0].publish_date) for r in ids], dtype=np.int32),
+        )
+        old = self.index_dir / f".bm25-{self.fingerprint}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self._bm25_dir.exists():
+            os.replace(self._bm25_dir, old)
+        os.replace(tmp, self._bm25_dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def open_for_reading(self) -> None:
+        """Load the committed BM25 snapshot; raise a clear error if there is none usable."""
+        if self._bm25 is not None:
+            return
+        state = self._read_state()
+        if state is None or not (self._bm25_dir / "ids.json").exists():
+            if state is not None and not self.writer_active():
+                raise IndexIncompleteError(
+                    f"ingestion of {self.index_dir} is incomplete; run `rag ingest` to finish it"
+                )
+            raise IndexMissingError(
+                f"no index in {self.index_dir} for these settings; run `rag ingest` first"
+            )
+        if not state.get("complete") and not self.writer_active():
+            raise IndexIncompleteError(
+                f"ingestion of {self.index_dir} was interrupted; run `rag ingest` to finish it"
+            )
+        import bm25s
+
+        self._bm25 = bm25s.BM25.load(str(self._bm25_dir), mmap=True)
+        meta = json.loads((self._bm25_dir / "ids.json").read_text())
+        self._bm25_ids = meta["ids"]
+        self._bm25_articles = meta["articles"]
+        with np.load(self._bm25_dir / "meta.npz") as npz:
+            self._bm25_meta = {k: npz[k] for k in npz.files}
+        self._bm25_vocab = self._bm25.vocab_dict
+        self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        self._committed = set(self._bm25_ids)
+        self._dim = int(state.get("dim", 384))
+        self._store()
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """BM25 term -> id, for fuzzy expansion of query terms."""
+        self.open_for_reading()
+        return self._bm25_vocab
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
+        self.open_for_reading()
+        n = len(self._bm25_ids)
+        tid = self._bm25_vocab.get(term)
+        df = 0 if tid is None else int(self._df[tid])
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    def bm25_search(
+        self,
+        terms: Sequence[str],
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> list[tuple[str, float]]:
+        """Top-k (row id, BM25 score) for stemmed `terms`, within the filters."""
+        self.open_for_reading()
+        term_ids = [self._bm25_vocab[t] for t in terms if t in self._bm25_vocab]
+        if not term_ids:
+            return []
+        mask = self._filter_mask(article_ids, date_from, date_to)
+        scores = self._bm25.get_scores_from_ids(term_ids, weight_mask=mask)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self._bm25_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _filter_mask(
+        self, article_ids: Sequence[str] | None, date_from: str, date_to: str
+    ) -> np.ndarray | None:
+        if not article_ids and not date_from and not date_to:
+            return None
+        mask = np.ones(len(self._bm25_ids), dtype=np.float32)
+        if article_ids:
+            wanted = [i for i, a in enumerate(self._bm25_articles) if a in set(article_ids)]
+            mask *= np.isin(self._bm25_meta["article"], wanted)
+        dates = self._bm25_meta["date"]
+        if date_from:
+            mask *= dates >= _date_int(date_from)
+        if date_to:
+            mask *= (dates <= _date_int(date_to)) & (dates > 0)
+        return mask
+
+    def dense_search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> list[tuple[str, float]]:
+        """Top-k (row id, cosine similarity) from Chroma, within the filters, committed rows only."""
+        self.open_for_reading()
+        clauses: list[dict[str, Any]] = []
+        if article_ids:
+            clauses.append({"article_id": {"$in": list(article_ids)}})
+        if date_from:
+            clauses.append({"date": {"$gte": _date_int(date_from)}})
+        if date_to:
+            clauses.append({"date": {"$lte": _date_int(date_to)}})
+            clauses.append({"date": {"$gt": 0}})
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        store = self._store()
+        n = min(k, len(self._bm25_ids))
+        if n == 0:
+            return []
+        result = self._call(
+            store.query, query_embeddings=[vector.tolist()], n_results=n, where=where, include=["distances"]
+        )
+        hits = zip(result["ids"][0], result["distances"][0], strict=True)
+        return [(rid, 1.0 - float(d)) for rid, d in hits if rid in self._committed]
+
+    def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
+        """The stored paragraphs for `row_ids` (missing ones are left out)."""
+        self.open_for_reading()
+        if not row_ids:
+            return {}
+        got = self._call(self._store().get, ids=list(row_ids), include=["documents", "metadatas"])
+        out = {}
+        for rid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+            spans = tuple((int(s), int(e)) for s, e in json.loads(meta["spans"]))
+            out[rid] = Record(
+                row_id=rid,
+                paragraph_id=str(meta["paragraph_id"]),
+                article_id=str(meta["article_id"]),
+                n=int(meta["n"]),
+                title=str(meta["title"]),
+                text=text,
+                source=str(meta.get("source", "")),
+                url=str(meta.get("url", "")),
+                publish_date=str(meta.get("publish_date", "")),
+                sentence_spans=spans,
+                sentence_vectors=_unpack_vectors(str(meta["sentence_vectors"]), self._dim),
+            )
+        return out
+
+    def article_rows(self, article_id: str) -> list[Record]:
+        """Every committed paragraph of one article, in order (for opening the whole article)."""
+        self.open_for_reading()
+        got = self._call(self._store().get, where={"article_id": article_id}, include=[])
+        rows = self.fetch([r for r in got["ids"] if r in self._committed])
+        return sorted(rows.values(), key=lambda r: r.n)
+
+    def count(self) -> int:
+        """Rows in the Chroma collection (committed or not)."""
+        return int(self._call(self._store().count))
+
+    def bm25_count(self) -> int:
+        """Documents in the committed BM25 snapshot."""
+        self.open_for_reading()
+        return len(self._bm25_ids)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

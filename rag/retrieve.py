@@ -1,0 +1,165 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 with spelling-variant expansion, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.embedding import Encoder
+from rag.index import ParagraphIndex, Record
+from rag.schema import Passage
+from rag.terms import STOPWORDS, stem, words
+
+
+@dataclass
+class Retrieved:
+    """Passages in fused order, plus what the answerers need about them."""
+
+    passages: list[Passage]
+    records: dict[str, Record]  # by paragraph_id
+    query_vector: np.ndarray
+    dense_similarity: dict[str, float] = field(default_factory=dict)  # by paragraph_id
+    expansions: dict[str, list[str]] = field(default_factory=dict)  # query term -> variants used
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion of several rankings of ids; best first."""
+    scores: dict[str, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, rid in enumerate(ranking, start=1):
+            scores[rid] += 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class SpellingVariants:
+    """Finds index terms spelled nearly like a query term ("dmitriev" -> "dimitriev")."""
+
+    def __init__(self, vocabulary: dict[str, int]) -> None:
+        self._vocab = vocabulary
+        self._by_initial: dict[str, list[str]] = defaultdict(list)
+        for term in vocabulary:
+            if len(term) >= 4 and term.isalpha():
+                self._by_initial[term[0]].append(term)
+
+    def variants(self, term: str) -> list[str]:
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        if len(term) < 5 or not term.isalpha():
+            return []
+        budget = 1 if len(term) <= 6 else 2
+        found = process.extract(
+            term,
+            self._by_initial.get(term[0], []),
+            scorer=Levenshtein.distance,
+            score_cutoff=budget,
+            limit=6,
+        )
+        return [t for t, _, _ in found if t != term and abs(len(t) - len(term)) <= budget]
+
+
+class HybridRetriever:
+    """Dense + BM25 candidates fused by RRF, returning our own `Passage`s."""
+
+    def __init__(
+        self, index: ParagraphIndex, encoder: Encoder, candidates: int = 30, rrf_k: int = 60
+    ) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        self.index = index
+        self.encoder = encoder
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self._variants: SpellingVariants | None = None
+
+    def query_terms(self, question: str) -> tuple[list[str], dict[str, list[str]]]:
+        """Stemmed BM25 terms of the question, with spelling variants of names and unknown words."""
+        if self._variants is None:
+            self._variants = SpellingVariants(self.index.vocabulary)
+        vocab = self.index.vocabulary
+        raw_words = question.split()
+        capitalised = {w.lower() for tok in raw_words[1:] for w in words(tok) if tok[:1].isupper()}
+        terms: list[str] = []
+        expansions: dict[str, list[str]] = {}
+        for w in words(question):
+            if w in STOPWORDS:
+                continue
+            t = stem(w)
+            terms.append(t)
+            if w in capitalised or t not in vocab:
+                extra = self._variants.variants(t)
+                if extra:
+                    expansions[t] = extra
+                    terms.extend(extra)
+        return terms, expansions
+
+    def retrieve(
+        self,
+        question: str,
+        k: int = 5,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+        context: str = "",
+    ) -> Retrieved:
+        """Top-k passages for `question`; `context` (earlier turns) adds words to the BM25 side."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        vector = self.encoder.encode_queries([f"{context} {question}".strip() if context else question])[0]
+        terms, expansions = self.query_terms(question)
+        if context:
+            terms += self.query_terms(context)[0]
+        filters = {"article_ids": article_ids, "date_from": date_from, "date_to": date_to}
+        dense = self.index.dense_search(vector, self.candidates, **filters)
+        sparse = self.index.bm25_search(terms, self.candidates, **filters)
+        fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]], self.rrf_k)
+        # Two rows can share a paragraph id only mid-ingest; keep the better-ranked one.
+        chosen: list[tuple[str, float]] = []
+        seen: set[str] = set()
+        for rid, score in fused:
+            pid = rid.rsplit(":", 1)[0]
+            if pid not in seen:
+                seen.add(pid)
+                chosen.append((rid, score))
+            if len(chosen) == k:
+                break
+        records = self.index.fetch([rid for rid, _ in chosen])
+        dense_rank = {rid: i for i, (rid, _) in enumerate(dense, start=1)}
+        bm25_rank = {rid: i for i, (rid, _) in enumerate(sparse, start=1)}
+        dense_sim = dict(dense)
+        passages: list[Passage] = []
+        by_pid: dict[str, Record] = {}
+        sims: dict[str, float] = {}
+        for rid, score in chosen:
+            rec = records.get(rid)
+            if rec is None:
+                continue
+            by_pid[rec.paragraph_id] = rec
+            sims[rec.paragraph_id] = dense_sim.get(rid, float(rec_similarity(rec, vector)))
+            passages.append(
+                Passage(
+                    paragraph_id=rec.paragraph_id,
+                    article_id=rec.article_id,
+                    n=rec.n,
+                    title=rec.title,
+                    text=rec.text,
+                    score=round(score, 6),
+                    rank=len(passages) + 1,
+                    url=rec.url,
+                    publish_date=rec.publish_date,
+                    source=rec.source,
+                    dense_rank=dense_rank.get(rid),
+                    bm25_rank=bm25_rank.get(rid),
+                )
+            )
+        return Retrieved(passages, by_pid, vector, sims, expansions)
+
+
+def rec_similarity(rec: Record, vector: np.ndarray) -> float:
+    """Best sentence similarity of a record to a query vector (when Chroma did not score it)."""
+    if rec.sentence_vectors.size == 0:
+        return 0.0
+    return float((rec.sentence_vectors @ vector).max())
