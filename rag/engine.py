@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,18 @@ class Engine:
             conversation.turns.append(Turn(q, answer))
             conversation.keys = keys.as_dict()
         return answer
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[str | Answer]:
+        """Yield the answer's text as it becomes available, then the final `Answer`.
+
+        Takes the same arguments as `ask`. Offline, the extractive answer arrives sentence by
+        sentence; the last item is always the complete, cited `Answer`.
+        """
+        answer = self.ask(question, **kwargs)
+        if not answer.abstained:
+            for sentence in re.split(r"(?<=\])\s+", answer.text):
+                yield sentence + " "
+        yield answer
 
     def chat(self, question: str, conversation: Conversation, **kwargs: Any) -> Answer:
         """Answer a turn of `conversation`, reading follow-ups in the light of earlier turns."""

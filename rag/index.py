@@ -62,6 +62,7 @@ class SyncReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    embedded: int = 0  # distinct paragraph texts run through the encoder
     articles: int = 0
     paragraphs: int = 0
     skipped_files: list[str] = field(default_factory=list)
@@ -71,7 +72,7 @@ class SyncReport:
         return (
             f"{self.articles} articles, {self.paragraphs} paragraphs: {self.added} added, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
-            f"{len(self.skipped_files)} files skipped ({self.seconds:.1f} s)"
+            f"{len(self.skipped_files)} files skipped; {self.embedded} embedded ({self.seconds:.1f} s)"
         )
 
 
@@ -86,14 +87,24 @@ class IndexStatus:
     writer_active: bool
 
 
-def content_hash(article: Article, paragraph: Paragraph) -> str:
-    """Hash of everything stored for a paragraph; a change means a new row."""
-    h = hashlib.sha1()
-    for part in (paragraph.text, article.title, article.url, article.publish_date, article.source):
-        h.update(part.encode())
-        h.update(b"\x00")
-    h.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
-    return h.hexdigest()[:16]
+def row_id(article: Article, paragraph: Paragraph) -> str:
+    """`<paragraph_id>:<text hash>-<metadata hash>`: what is stored for a paragraph, as a key.
+
+    The text hash decides whether a paragraph must be embedded; a row whose metadata alone
+    changed (offsets, title, url) is rewritten with its old vectors, never re-embedded.
+    """
+    text = hashlib.sha1(paragraph.text.encode()).hexdigest()[:16]
+    meta = hashlib.sha1()
+    for part in (article.title, article.url, article.publish_date, article.source):
+        meta.update(part.encode() + b"\x00")
+    meta.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
+    return f"{paragraph.paragraph_id}:{text}-{meta.hexdigest()[:8]}"
+
+
+def _split_row_id(rid: str) -> tuple[str, str]:
+    """(paragraph_id, text hash) of a row id."""
+    pid, rest = rid.rsplit(":", 1)
+    return pid, rest.split("-", 1)[0]
 
 
 def _pack_vectors(v: np.ndarray) -> str:
@@ -257,7 +268,7 @@ class ParagraphIndex:
         encoder: Encoder,
         progress: Callable[[int, int], None] | None = None,
     ) -> SyncReport:
-        """Make the store hold exactly `corpus`: embed new/changed paragraphs, drop the rest."""
+        """Make the store hold exactly `corpus`: embed new texts, reuse known ones, drop the rest."""
         started = time.perf_counter()
         report = SyncReport(articles=len(corpus))
         with self._writer_lock():
@@ -268,32 +279,34 @@ class ParagraphIndex:
             wanted: dict[str, tuple[Article, Paragraph]] = {}
             for article, paragraphs in corpus:
                 for p in paragraphs:
-                    wanted[f"{p.paragraph_id}:{content_hash(article, p)}"] = (article, p)
+                    wanted[row_id(article, p)] = (article, p)
             report.paragraphs = len(wanted)
-            existing_pids = {rid.rsplit(":", 1)[0] for rid in existing}
+            old_text = dict(_split_row_id(r) for r in existing)
+            known_text = {_split_row_id(r)[1]: r for r in existing}
             todo = [rid for rid in wanted if rid not in existing]
-            report.unchanged = len(wanted) - len(todo)
-            for rid in todo:
-                if wanted[rid][1].paragraph_id in existing_pids:
+            for rid in wanted:
+                pid, text_hash = _split_row_id(rid)
+                if pid not in old_text:
+                    report.added += 1
+                elif old_text[pid] != text_hash:
                     report.updated += 1
                 else:
-                    report.added += 1
-            # Longest first: the progress bar's rate then only gets better.
+                    report.unchanged += 1
+            # Longest first, so batches hold similar lengths and the rate only improves.
             todo.sort(key=lambda r: -len(wanted[r][1].text))
-            done = 0
             if progress:
                 progress(0, len(todo))
             for b in range(0, len(todo), WRITE_BATCH):
                 batch = todo[b : b + WRITE_BATCH]
-                self._write_batch(store, [wanted[r] for r in batch], batch, encoder)
-                done += len(batch)
+                report.embedded += self._write_batch(store, batch, wanted, known_text, encoder)
                 if progress:
-                    progress(done, len(todo))
+                    progress(b + len(batch), len(todo))
             self._build_bm25(wanted)
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
                 self._call(store.delete, ids=stale[b : b + 5000])
-            report.removed = len({r.rsplit(":", 1)[0] for r in stale} - {p.paragraph_id for _, p in wanted.values()})
+            live = {p.paragraph_id for _, p in wanted.values()}
+            report.removed = len({_split_row_id(r)[0] for r in stale} - live)
             self._write_state(
                 fingerprint=self.fingerprint,
                 complete=True,
@@ -310,15 +323,35 @@ class ParagraphIndex:
     def _write_batch(
         self,
         store: Any,
-        items: list[tuple[Article, Paragraph]],
-        row_ids: list[str],
+        batch: list[str],
+        wanted: dict[str, tuple[Article, Paragraph]],
+        known_text: dict[str, str],
         encoder: Encoder,
-    ) -> None:
-        texts = [p.text for _, p in items]
-        spans = [split_sentences(t) for t in texts]
-        vectors, sentence_vectors = encoder.encode_paragraphs(texts, spans)
-        metadatas = []
-        for (article, p), sp, sv in zip(items, spans, sentence_vectors, strict=True):
+    ) -> int:
+        """Write the rows of `batch`, embedding each distinct new text once; returns texts embedded."""
+        vectors: dict[str, tuple[list[float], str, str]] = {}  # text hash -> (vector, spans, packed)
+        reuse = {known_text[h] for h in (_split_row_id(r)[1] for r in batch) if h in known_text}
+        if reuse:
+            got = self._call(store.get, ids=sorted(reuse), include=["embeddings", "metadatas"])
+            for rid, emb, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+                vectors[_split_row_id(rid)[1]] = (list(emb), meta["spans"], meta["sentence_vectors"])
+        new: dict[str, str] = {}
+        for rid in batch:
+            h = _split_row_id(rid)[1]
+            if h not in vectors and h not in new:
+                new[h] = wanted[rid][1].text
+        if new:
+            texts = list(new.values())
+            spans = [split_sentences(t) for t in texts]
+            vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
+            for h, v, sp, sv in zip(new, vecs, spans, sentence_vecs, strict=True):
+                vectors[h] = (v.tolist(), json.dumps(sp), _pack_vectors(sv))
+        embeddings, documents, metadatas = [], [], []
+        for rid in batch:
+            article, p = wanted[rid]
+            vector, spans_json, packed = vectors[_split_row_id(rid)[1]]
+            embeddings.append(vector)
+            documents.append(p.text)
             metadatas.append(
                 {
                     "paragraph_id": p.paragraph_id,
@@ -331,17 +364,14 @@ class ParagraphIndex:
                     "date": _date_int(article.publish_date),
                     "char_start": p.char_start,
                     "char_end": p.char_end,
-                    "spans": json.dumps(sp),
-                    "sentence_vectors": _pack_vectors(sv),
+                    "spans": spans_json,
+                    "sentence_vectors": packed,
                 }
             )
-        self._call(
-            store.upsert,
-            ids=row_ids,
-            embeddings=vectors.tolist(),
-            documents=texts,
-            metadatas=metadatas,
-        )
+        self._call(store.upsert, ids=batch, embeddings=embeddings, documents=documents, metadatas=metadatas)
+        for rid in batch:  # later batches may reuse what this one embedded
+            known_text.setdefault(_split_row_id(rid)[1], rid)
+        return len(new)
 
     def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> None:
         import bm25s

@@ -80,8 +80,10 @@ class HybridRetriever:
         if self._variants is None:
             self._variants = SpellingVariants(self.index.vocabulary)
         vocab = self.index.vocabulary
-        raw_words = question.split()
-        capitalised = {w.lower() for tok in raw_words[1:] for w in words(tok) if tok[:1].isupper()}
+        # Names are where spellings vary; a capitalised first word counts unless it is a stop word.
+        capitalised = {
+            w for tok in question.split() if tok[:1].isupper() for w in words(tok) if w not in STOPWORDS
+        }
         terms: list[str] = []
         expansions: dict[str, list[str]] = {}
         for w in words(question):
@@ -120,7 +122,7 @@ class HybridRetriever:
         chosen: list[tuple[str, float]] = []
         seen: set[str] = set()
         for rid, score in fused:
-            pid = rid.rsplit(":", 1)[0]
+            pid = rid.rsplit(":", 1)[0]  # row ids are "<paragraph_id>:<hashes>"
             if pid not in seen:
                 seen.add(pid)
                 chosen.append((rid, score))

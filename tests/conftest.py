@@ -1,0 +1,45 @@
+"""Shared fixtures: one ONNX export per session, a real index of the seeds per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX export of the bundled model, made once for the whole test session."""
+    from rag.embedding import ensure_onnx_model
+
+    d = tmp_path_factory.mktemp("models")
+    ensure_onnx_model(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def seeds_engine(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):  # type: ignore[no-untyped-def]
+    """A real engine over a copy of the seeds, ingested once (read-only for tests)."""
+    import rag
+
+    corpus = tmp_path_factory.mktemp("seeds-corpus")
+    for f in SEEDS.iterdir():
+        shutil.copy(f, corpus / f.name)
+    engine = rag.open(corpus=corpus, index_dir=tmp_path_factory.mktemp("seeds-index"), model_dir=model_dir)
+    engine.ingest(progress=False)
+    return engine
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path, model_dir: Path):  # type: ignore[no-untyped-def]
+    """Build an engine over a corpus folder of the test's own, with its index in tmp_path."""
+    import rag
+
+    def _make(corpus: Path, **settings):  # type: ignore[no-untyped-def]
+        return rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir, **settings)
+
+    return _make

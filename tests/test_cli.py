@@ -1,0 +1,67 @@
+"""The `rag` command as a user runs it: JSON output, summaries, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, model_dir: Path) -> dict[str, str]:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    return {
+        **os.environ,
+        "RAG_CORPUS": str(tmp_path / "seeds"),
+        "RAG_INDEX_DIR": str(tmp_path / "index"),
+        "RAG_MODEL_DIR": str(model_dir),
+        "RAG_PROGRESS": "0",
+    }
+
+
+def test_ingest_twice_then_ask_json(env: dict[str, str], tmp_path: Path) -> None:
+    first = run(["ingest"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "79 added" in first.stdout and "5 articles" in first.stdout
+    second = run(["ingest"], env, tmp_path)
+    assert "0 added" in second.stdout and "79 unchanged" in second.stdout and "0 embedded" in second.stdout
+
+    out = run(["ask", "Who co-owns the Faena Miami Beach hotel?", "--json"], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"question", "text", "abstained", "abstain_reason", "citations", "passages", "timings_ms"} <= set(data)
+    assert not data["abstained"] and "Blavatnik" in data["text"]
+    cite = data["citations"][0]
+    assert {"key", "paragraph_id", "article_id", "title", "text"} <= set(cite)
+    assert f"[{cite['key']}]" in data["text"]
+    assert cite["paragraph_id"] in [p["paragraph_id"] for p in data["passages"]]
+    assert all({"paragraph_id", "score", "text"} <= set(p) for p in data["passages"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ask", "   "], "the question is empty"),
+        (["ask", "Who is Witkoff?"], "run `rag ingest` first"),
+        (["ingest", "no/such/folder"], "does not exist"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(env: dict[str, str], tmp_path: Path, args: list[str], message: str) -> None:
+    out = run(args, env, tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rag: error:") and message in lines[0]
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,130 @@
+"""Corpus reading: seed paragraphs pinned by a golden file, boilerplate, repeats, bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import is_boilerplate, load_articles, split_paragraphs
+from rag.errors import CorpusError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden" / "seed_paragraphs.json"
+
+
+def _seed_paragraphs() -> dict[str, list[dict]]:
+    loaded = load_articles([ROOT / "seeds"])
+    return {
+        a.article_id: [
+            {"n": p.n, "char_start": p.char_start, "char_end": p.char_end, "text": p.text}
+            for p in split_paragraphs(a)
+        ]
+        for a in loaded.articles
+    }
+
+
+def test_seed_paragraphs_match_golden_file() -> None:
+    current = _seed_paragraphs()
+    if os.environ.get("RAG_REGEN_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(current, indent=1, ensure_ascii=False) + "\n")
+    assert current == json.loads(GOLDEN.read_text()), "paragraphs drifted; RAG_REGEN_GOLDEN=1 on purpose"
+
+
+def test_offsets_point_into_the_original_file() -> None:
+    loaded = load_articles([ROOT / "seeds"])
+    assert len(loaded.articles) == 5 and not loaded.skipped
+    for article in loaded.articles:
+        raw = (ROOT / "seeds" / f"{article.article_id}.txt").read_text(encoding="utf-8")
+        for p in split_paragraphs(article):
+            assert raw[p.char_start : p.char_end] == p.text
+            assert p.paragraph_id == f"{article.article_id}#p{p.n}"
+
+
+def test_seed_boilerplate_and_repeats_are_dropped() -> None:
+    paras = _seed_paragraphs()
+    texts = [p["text"] for ps in paras.values() for p in ps]
+    for junk in ("Section image", "Supporting image", "Leave a Reply", "Comments are closed.",
+                 "Miami-Ukraine-peace-talks", "Miami-US-Russia-Ukraine-peace-talks"):
+        assert junk not in texts
+    assert not any(t.startswith("https://") or t.startswith("Your email address") for t in texts)
+    # 003 prints its delegation paragraph twice (once with a stray "0"); 001 repeats its headline.
+    delegation = [t for t in texts if t.startswith("The Russian delegation was notably led")]
+    assert len(delegation) == 1
+    assert not any(t.startswith("Ukraine Negotiators Meet in Florida After Moscow Talks") for t in texts)
+
+
+@pytest.mark.parametrize(
+    "line, junk",
+    [
+        ("Section image", True),
+        ("Image credit: Reuters/John Doe", True),
+        ("https://www.youtube.com/watch?v=x44", True),
+        ("Your email address will not be published. Required fields are marked *", True),
+        ("Kremlin-talks-photo.jpg", True),
+        ("Russia now controls 19.3% of Ukrainian territory.", False),
+        ("Leave a Reply to the envoy, he said, was not an option for the Kremlin.", False),
+    ],
+)
+def test_boilerplate_patterns(line: str, junk: bool) -> None:
+    assert is_boilerplate(line) is junk
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Good title\nA real paragraph with enough words in it.\n")
+    (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 title\nna\xefve text here\n".encode("latin-1"))
+    (tmp_path / "empty.md").write_text("   \n\n")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "feed.jsonl").write_text(
+        json.dumps({"id": "a1", "title": "T1", "text": "First article body with words."}) + "\n"
+        + "{not json\n"
+        + json.dumps({"id": "a2", "title": "T2", "text": "Second article body with words."}) + "\n"
+    )
+    loaded = load_articles([tmp_path])
+    assert sorted(a.article_id for a in loaded.articles) == ["a1", "a2", "good"]
+    reasons = {Path(s.path).name: s for s in loaded.skipped}
+    assert "binary" in reasons["binary.txt"].reason
+    assert "UTF-8" in reasons["latin1.txt"].reason and "0xe9" in reasons["latin1.txt"].reason
+    assert "empty" in reasons["empty.md"].reason
+    assert "unsupported" in reasons["notes.pdf"].reason
+    assert reasons["feed.jsonl"].line == 2 and "malformed" in reasons["feed.jsonl"].reason
+
+
+def test_duplicate_article_under_two_names_is_stored_once(tmp_path: Path) -> None:
+    body = "Same title\nThe same article body, copied under a second name.\n"
+    (tmp_path / "a.txt").write_text(body)
+    (tmp_path / "b.txt").write_text(body)
+    loaded = load_articles([tmp_path])
+    assert [a.article_id for a in loaded.articles] == ["a"]
+    assert "duplicate of" in loaded.skipped[0].reason
+
+
+def test_jsonl_metadata_and_html(tmp_path: Path) -> None:
+    (tmp_path / "news.jsonl").write_text(
+        json.dumps({"id": "x9", "title": "Headline", "url": "https://example.org/a", "authors": ["Ann"],
+                    "publish_date": "2024/01/05", "text": "Para one has words.\n\nPara two has words."}) + "\n"
+    )
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Page title</title><script>var x=1;</script></head><body>"
+        "<nav>Home | About</nav><p>First paragraph of the page body.</p>"
+        "<p>Second &amp; last paragraph here.</p><footer>Copyright notice text</footer></body></html>"
+    )
+    loaded = load_articles([tmp_path])
+    by_id = {a.article_id: a for a in loaded.articles}
+    news = by_id["x9"]
+    assert (news.title, news.url, news.authors, news.publish_date) == (
+        "Headline", "https://example.org/a", ("Ann",), "2024-01-05")
+    assert [p.text for p in split_paragraphs(news)] == ["Para one has words.", "Para two has words."]
+    page = by_id["page"]
+    assert page.title == "Page title"
+    assert [p.text for p in split_paragraphs(page)] == [
+        "First paragraph of the page body.", "Second & last paragraph here."]
+
+
+def test_missing_corpus_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_articles([tmp_path / "nope"])

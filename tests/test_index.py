@@ -1,0 +1,140 @@
+"""Ingestion into a real Chroma store: incremental, idempotent, edits, deletes, crash-safe state."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import rag
+from rag.embedding import OnnxEncoder, ensure_onnx_model
+from rag.errors import IndexBusyError, IndexIncompleteError, IndexMissingError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RecordingEncoder(OnnxEncoder):
+    """The real encoder, remembering every paragraph it was asked to embed."""
+
+    def __init__(self, model_dir: Path) -> None:
+        super().__init__(ensure_onnx_model(model_dir), "local:all-MiniLM-L6-v2:fp32")
+        self.embedded: list[str] = []
+
+    def encode_paragraphs(self, texts, sentence_spans, progress=None):  # type: ignore[no-untyped-def]
+        self.embedded.extend(texts)
+        return super().encode_paragraphs(texts, sentence_spans, progress)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    d = tmp_path / "corpus"
+    shutil.copytree(ROOT / "seeds", d)
+    return d
+
+
+@pytest.fixture
+def engine(corpus: Path, tmp_path: Path, model_dir: Path) -> rag.Engine:
+    e = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
+    e._encoder = RecordingEncoder(model_dir)
+    return e
+
+
+def test_ingest_then_reingest_embeds_nothing(engine: rag.Engine) -> None:
+    first = engine.ingest(progress=False)
+    assert (first.added, first.unchanged, first.removed) == (first.paragraphs, 0, 0)
+    assert first.paragraphs == 79 and first.articles == 5
+    embedded = len(engine.encoder.embedded)  # type: ignore[attr-defined]
+    assert embedded == 79
+    second = engine.ingest(progress=False)
+    assert (second.added, second.updated, second.unchanged, second.removed) == (0, 0, 79, 0)
+    assert len(engine.encoder.embedded) == embedded  # type: ignore[attr-defined]
+    assert engine.index.count() == 79 and engine.index.bm25_count() == 79
+    assert "0 added" in second.summary()
+
+
+def test_edited_article_reembeds_only_changed_paragraphs(engine: rag.Engine, corpus: Path) -> None:
+    engine.ingest(progress=False)
+    path = corpus / "003_b83f3884dc9034e7.txt"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("nearly five hours", "nearly six hours"), encoding="utf-8")
+    before = len(engine.encoder.embedded)  # type: ignore[attr-defined]
+    report = engine.ingest(progress=False)
+    new = engine.encoder.embedded[before:]  # type: ignore[attr-defined]
+    assert (report.added, report.updated, report.removed, report.embedded) == (0, 1, 0, 1)
+    assert len(new) == 1 and "nearly six hours" in new[0]  # later offsets moved: rows rewritten, not re-embedded
+    assert engine.index.count() == 79  # the old version of the paragraph is gone
+    top = engine.retrieve("How long did the Kremlin meeting last?", k=3)
+    assert any("six hours" in p.text for p in top)
+    assert not any("five hours" in p.text and p.article_id.startswith("003") for p in top)
+
+
+def test_deleted_article_is_removed(engine: rag.Engine, corpus: Path) -> None:
+    engine.ingest(progress=False)
+    (corpus / "002_33a30cdbeddf286c.txt").unlink()
+    report = engine.ingest(progress=False)
+    assert report.removed == 21 and report.articles == 4
+    assert engine.index.count() == 58 and engine.index.bm25_count() == 58
+    hits = engine.retrieve("Kiril Dimitriev Harvard Goldman Sachs", k=10)
+    assert all(not p.article_id.startswith("002") for p in hits)
+
+
+def test_bad_file_is_skipped_and_rest_ingested(engine: rag.Engine, corpus: Path) -> None:
+    (corpus / "broken.txt").write_bytes(b"\xff\xfe\x00\x00garbage\x00\x01")
+    (corpus / "latin.txt").write_bytes("Titre\nCaf\xe9 au lait".encode("latin-1"))
+    report = engine.ingest(progress=False)
+    assert report.articles == 5 and report.paragraphs == 79
+    assert any("latin.txt" in s and "UTF-8" in s for s in report.skipped_files)
+    assert len(report.skipped_files) == 2
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path, model_dir: Path) -> None:
+    e = rag.open(corpus=ROOT / "seeds", index_dir=tmp_path / "empty", model_dir=model_dir)
+    with pytest.raises(IndexMissingError, match="rag ingest"):
+        e.ask("Who co-owns the Faena hotel?")
+
+
+def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> None:
+    engine.ingest(progress=False)
+    calls = {"n": 0}
+    real = engine.index._write_batch
+
+    def crash_after_first_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt("simulated crash")
+        return real(*args, **kwargs)
+
+    # Force a full re-embed under a new fingerprint so there is more than one batch to write.
+    other = rag.open(corpus=engine.settings.corpus, index_dir=engine.settings.index_dir,
+                     model_dir=engine.settings.model_dir, min_paragraph_words=2)
+    other.index._write_batch = crash_after_first_batch  # type: ignore[method-assign]
+    import rag.index as index_module
+
+    old_batch = index_module.WRITE_BATCH
+    index_module.WRITE_BATCH = 20
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            other.ingest(progress=False)
+    finally:
+        index_module.WRITE_BATCH = old_batch
+    fresh = rag.open(corpus=engine.settings.corpus, index_dir=engine.settings.index_dir,
+                     model_dir=engine.settings.model_dir, min_paragraph_words=2)
+    with pytest.raises((IndexIncompleteError, IndexMissingError), match="rag ingest"):
+        fresh.ask("Who co-owns the Faena hotel?")
+    report = fresh.ingest(progress=False)
+    assert report.unchanged == 20  # the batch written before the crash is kept, not re-embedded
+    assert fresh.index.count() == report.paragraphs == fresh.index.bm25_count()
+    assert not fresh.ask("Who co-owns the Faena hotel?").abstained
+    # The original index (other fingerprint) was never disturbed.
+    assert engine.index.status().complete  # type: ignore[union-attr]
+
+
+def test_second_writer_is_refused(engine: rag.Engine) -> None:
+    engine.ingest(progress=False)
+    with engine.index._writer_lock():
+        assert engine.index.writer_active()
+        with pytest.raises(IndexBusyError, match="wait for it to finish"):
+            engine.ingest(progress=False)
+        # Readers keep answering while a writer holds the lock.
+        assert engine.retrieve("Who co-owns the Faena hotel?", k=1)
