@@ -34,6 +34,7 @@ from rag.schema import Article, Paragraph
 from rag.sentences import split_sentences
 from rag.terms import content_terms
 
+RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
 WRITE_BATCH = 256  # paragraphs embedded and upserted per step; a crash loses at most one step
 
 
@@ -52,6 +53,8 @@ class Record:
     publish_date: str
     sentence_spans: tuple[tuple[int, int], ...]
     sentence_vectors: np.ndarray  # (len(sentence_spans), dim), float32, unit rows
+    vector: np.ndarray  # the paragraph's own unit vector
+    terms: frozenset[str]  # stemmed content terms, for lexical scoring
 
 
 @dataclass
@@ -137,6 +140,7 @@ class ParagraphIndex:
         self._bm25_vocab: dict[str, int] = {}
         self._committed: set[str] = set()
         self._dim = 0
+        self._records: dict[str, Record] = {}
 
     # -- Chroma -------------------------------------------------------------------------
 
@@ -513,11 +517,16 @@ class ParagraphIndex:
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
         """The stored paragraphs for `row_ids` (missing ones are left out)."""
         self.open_for_reading()
-        if not row_ids:
-            return {}
-        got = self._call(self._store().get, ids=list(row_ids), include=["documents", "metadatas"])
-        out = {}
-        for rid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+        out = {rid: self._records[rid] for rid in row_ids if rid in self._records}
+        missing = [rid for rid in row_ids if rid not in out]
+        if not missing:
+            return out
+        got = self._call(
+            self._store().get, ids=missing, include=["documents", "metadatas", "embeddings"]
+        )
+        for rid, text, meta, emb in zip(
+            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
+        ):
             spans = tuple((int(s), int(e)) for s, e in json.loads(meta["spans"]))
             out[rid] = Record(
                 row_id=rid,
@@ -531,7 +540,13 @@ class ParagraphIndex:
                 publish_date=str(meta.get("publish_date", "")),
                 sentence_spans=spans,
                 sentence_vectors=_unpack_vectors(str(meta["sentence_vectors"]), self._dim),
+                vector=np.asarray(emb, dtype=np.float32),
+                terms=frozenset(content_terms(text)),
             )
+            # Row ids are content hashes, so a cached record can never be stale.
+            if len(self._records) >= RECORD_CACHE:
+                self._records.pop(next(iter(self._records)))
+            self._records[rid] = out[rid]
         return out
 
     def article_rows(self, article_id: str) -> list[Record]:

@@ -27,6 +27,11 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return token.lower() in _ABBREVIATIONS
 
 
+def _inside_quote(span: str) -> bool:
+    """True when `span` opens a quotation it does not close."""
+    return span.count("\u201c") > span.count("\u201d") or span.count('"') % 2 == 1
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character spans `(start, end)` of the sentences of `text`, stripped of outer space."""
     spans: list[tuple[int, int]] = []
@@ -35,6 +40,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         end = m.end()
         punctuation = m.group(0).rstrip("\"'\u201d\u2019)]")
         if punctuation == "." and _is_abbreviation(text, m.start()):
+            continue
+        if _inside_quote(text[start:end]):  # keep a quotation and its attribution together
             continue
         spans.append((start, end))
         start = end
