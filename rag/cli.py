@@ -60,6 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         articles=args.article or None,
         date_from=args.date_from or "",
         date_to=args.date_to or "",
+        llm=args.llm,
     )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -91,6 +92,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
             _print_answer(engine.chat(question, conversation))
         except RagError as e:
             print(f"rag: {e}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import main as serve_main
+
+    serve_main(host=args.host, port=args.port, engine=_engine(args))
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -138,10 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--article", action="append", help="only this article id (repeatable)")
     p.add_argument("--from", dest="date_from", help="only articles published on/after YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", help="only articles published on/before YYYY-MM-DD")
+    p.add_argument(
+        "--llm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="answer through the LLM (RAG_LLM_BASE_URL / OPENAI_API_KEY) or not "
+        "(default: the LLM when one is configured)",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = common(sub.add_parser("chat", help="ask questions with follow-ups in the terminal"))
     p.set_defaults(func=cmd_chat)
+
+    p = common(sub.add_parser("serve", help="serve the chat page (ingests first if needed)"))
+    p.add_argument("--host", default=None, help="interface to bind (default: RAG_SERVER_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: RAG_SERVER_PORT or 7860)")
+    p.set_defaults(func=cmd_serve)
 
     p = common(sub.add_parser("status", help="show the index state"))
     p.set_defaults(func=cmd_status)
@@ -151,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="results folder (default eval/results)")
     p.add_argument("-k", type=int, default=None, help="passages per question")
     p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
+    p.add_argument(
+        "--llm",
+        action="store_true",
+        help="answer through the configured LLM and gate on the [llm] thresholds",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = common(sub.add_parser("bench", help="measure cold start, query latency, ingest and memory"))

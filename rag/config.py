@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when paragraph splitting or what we store per paragraph changes.
-INDEX_FORMAT_VERSION = 2  # 2: quotation-aware sentence spans
+INDEX_FORMAT_VERSION = 3  # 2: quotation-aware sentence spans; 3: unit aliases in terms
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -58,10 +58,34 @@ class Settings(BaseSettings):
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM server.")
     llm_timeout_s: float = Field(30.0, gt=0, description="Overall deadline for one LLM answer.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(400, ge=16, le=8192, description="Longest LLM reply, in tokens.")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10, description="Extra LLM attempts after a 429, a 5xx or a dropped connection."
+    )
+    llm_backoff_s: float = Field(
+        0.5, ge=0, description="First back-off between LLM attempts; doubles per retry."
+    )
+    llm_response_format: str = Field(
+        "auto",
+        pattern="^(auto|json_schema|json_object|text)$",
+        description="LLM reply format: auto tries json_schema, then json_object, then text.",
+    )
+    llm_breaker_failures: int = Field(
+        3, ge=1, description="Consecutive LLM failures that open the circuit breaker."
+    )
+    llm_breaker_cooldown_s: float = Field(
+        60.0, ge=0, description="How long the LLM is skipped once the breaker opens."
+    )
     openai_api_key: str | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_KEY", "RAG_OPENAI_API_KEY"),
         description="Key for OpenAI itself (or a server that wants one).",
+    )
+
+    server_host: str = Field("127.0.0.1", description="Interface `rag serve` binds (0.0.0.0 exposes it).")
+    server_port: int = Field(7860, ge=1, le=65535, description="Port `rag serve` listens on.")
+    auth: str | None = Field(
+        None, description='Login for `rag serve` as "user:password"; unset means no login.'
     )
 
     @field_validator("corpus")

@@ -17,10 +17,11 @@ from rag.citations import CitationKeys
 from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
-from rag.errors import QuestionError
-from rag.extractive import answer_extractive
+from rag.errors import ConfigError, QuestionError
+from rag.extractive import answer_extractive, bridge_names, is_multi_hop
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
-from rag.retrieve import HybridRetriever, Retrieved
+from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
+from rag.retrieve import HybridRetriever, Retrieved, merge
 from rag.schema import Answer, Passage
 
 
@@ -50,6 +51,7 @@ class Engine:
             self.settings.index_dir, self.settings.fingerprint(), self.settings.chroma_url
         )
         self._retriever: HybridRetriever | None = None
+        self._llm_answerer: LLMAnswerer | None = None
 
     # -- parts, built on first use so `import rag` and `rag --help` stay fast -------------
 
@@ -74,6 +76,36 @@ class Engine:
                 self.index, self.encoder, self.settings.candidates, self.settings.rrf_k
             )
         return self._retriever
+
+    @property
+    def llm_answerer(self) -> LLMAnswerer:
+        """The LLM answerer (one per engine, so its circuit breaker spans questions)."""
+        if self._llm_answerer is None:
+            s = self.settings
+            config = LLMConfig(
+                model=s.llm_model,
+                base_url=s.llm_base_url,
+                api_key=s.openai_api_key,
+                timeout_s=s.llm_timeout_s,
+                temperature=s.llm_temperature,
+                max_tokens=s.llm_max_tokens,
+                max_retries=s.llm_max_retries,
+                backoff_s=s.llm_backoff_s,
+                response_format=s.llm_response_format,
+            )
+            breaker = CircuitBreaker(s.llm_breaker_failures, s.llm_breaker_cooldown_s)
+            self._llm_answerer = LLMAnswerer(LLMClient(config), breaker)
+        return self._llm_answerer
+
+    def _use_llm(self, llm: bool | None) -> bool:
+        if llm is None:
+            return self.settings.llm_configured
+        if llm and not self.settings.llm_configured:
+            raise ConfigError(
+                "no LLM is configured: set RAG_LLM_BASE_URL (any OpenAI-compatible server, "
+                "e.g. http://127.0.0.1:8080/v1) or OPENAI_API_KEY, or ask without --llm"
+            )
+        return llm
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -178,15 +210,60 @@ class Engine:
         date_from: str = "",
         date_to: str = "",
         conversation: Conversation | None = None,
+        llm: bool | None = None,
     ) -> Answer:
-        """Answer `question` from the articles, every sentence cited, or abstain saying why."""
+        """Answer `question` from the articles, every sentence cited, or abstain saying why.
+
+        `llm`: True answers through the configured LLM (verified, with the extractive answer as
+        fallback), False uses the extractive answerer; None (default) uses the LLM when one is
+        configured (RAG_LLM_BASE_URL or OPENAI_API_KEY).
+        """
+        answer: Answer | None = None
+        for item in self._answer(question, k, articles, date_from, date_to, conversation, llm):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def _answer(
+        self,
+        question: str,
+        k: int | None = None,
+        articles: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+        conversation: Conversation | None = None,
+        llm: bool | None = None,
+        stream: bool = False,
+    ) -> Iterator[str | Answer]:
+        """`ask`, as events: LLM text as it streams in (when `stream`), then the `Answer`."""
         t0 = time.perf_counter()
         q = self._check_question(question)
+        use_llm = self._use_llm(llm)
         context = follow_up_context(q, conversation)
         retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
+        if is_multi_hop(q) and retrieved.passages:
+            # Second hop: what the best passages name leads to the paragraph with the answer.
+            names = bridge_names(" ".join(p.text for p in retrieved.passages[:2]), q)
+            if names:
+                hop = self._retrieve(q, 3, articles, date_from, date_to, " ".join(names[:6]))
+                retrieved = merge(retrieved, hop, extra=2)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
-        answer = answer_extractive(q, retrieved, self.index.idf, keys)
+
+        def extractive() -> Answer:
+            return answer_extractive(q, retrieved, self.index.idf, self.retriever.known_term, keys)
+
+        answer: Answer | None = None
+        if use_llm:
+            for item in self.llm_answerer.run(q, retrieved.passages, keys, extractive, stream):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    yield item
+        else:
+            answer = extractive()
+        assert answer is not None
         t2 = time.perf_counter()
         answer = replace(
             answer,
@@ -195,15 +272,20 @@ class Engine:
         if conversation is not None:
             conversation.turns.append(Turn(q, answer))
             conversation.keys = keys.as_dict()
-        return answer
+        yield answer
 
     def ask_stream(self, question: str, **kwargs: Any) -> Iterator[str | Answer]:
         """Yield the answer's text as it becomes available, then the final `Answer`.
 
-        Takes the same arguments as `ask`. Offline, the extractive answer arrives sentence by
-        sentence; the last item is always the complete, cited `Answer`.
+        Takes the same arguments as `ask`. With an LLM, its words arrive as the server streams
+        them (without citation keys or links; a preview only: the final `Answer` is verified and
+        may drop sentences or fall back to the extractive answer). Offline, the extractive answer
+        arrives sentence by sentence; the last item is always the complete, cited `Answer`.
         """
-        answer = self.ask(question, **kwargs)
+        if self._use_llm(kwargs.pop("llm", None)):
+            yield from self._answer(question, llm=True, stream=True, **kwargs)
+            return
+        answer = self.ask(question, llm=False, **kwargs)
         if not answer.abstained:
             for sentence in re.split(r"(?<=\])\s+", answer.text):
                 yield sentence + " "

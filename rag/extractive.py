@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from rag.citations import CitationKeys, marker
 from rag.index import Record
@@ -14,23 +14,32 @@ from rag.retrieve import Retrieved
 from rag.schema import Answer, Citation
 from rag.terms import STOPWORDS, stem, words
 
-# Weights and thresholds, tuned on eval/gold.jsonl (see eval/run.py); not guesses.
-W_SIMILARITY = 0.45
-W_LEXICAL = 0.35
-W_TYPE = 0.12
-W_RANK = 0.08
-MIN_SCORE = 0.30  # below this the best sentence is too weak to be an answer
-SECOND_SENTENCE_RATIO = 0.85  # a sentence from another paragraph joins if this close to the best
-MAX_SENTENCES = 3
 
-_LEAD_WORDS = frozenset(
+@dataclass(frozen=True)
+class Tuning:
+    """Weights and thresholds of the answerer, tuned on eval/gold.jsonl by eval/tune.py."""
+
+    w_similarity: float = 1.0  # question vs sentence (in-context sentence vector)
+    w_lexical: float = 0.6  # IDF-weighted share of question terms in the sentence
+    w_paragraph: float = 0.3  # the same share over the whole paragraph
+    w_type: float = 0.25  # the sentence holds what the question asks for (name, number, date)
+    w_rank: float = 0.0  # prior for better-ranked passages (the reranker already orders them)
+    min_paragraph_similarity: float = 0.35  # below: the articles are not about this at all
+    min_score: float = 0.45  # below: no sentence is a good enough answer
+    join_ratio: float = 0.85  # a sentence of another paragraph joins if this close to the best
+    max_sentences: int = 2
+
+
+TUNING = Tuning()
+
+_QUESTION_LEAD = frozenset(
     "who what when where which why how whose whom did does do is are was were can could will would "
     "has have had should tell according name list give and but or in on at for the a an".split()
 )
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
     "hundred hundreds thousand thousands million millions billion billions dozen dozens half "
-    "first second third fourth fifth percent".split()
+    "percent".split()
 )
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -47,14 +56,54 @@ _PRONOUN_START = re.compile(
     r"^(he|she|they|it|this|these|that|those|his|her|their|its|according to (him|her|them))\b",
     re.IGNORECASE,
 )
-_NAME = re.compile(r"\b[A-Z][\w\u2019'.-]+(?:\s+(?:[A-Z][\w\u2019'.-]+|bin|al|de|von|van))+")
+_CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
+_PERSON_NOUNS = (
+    "person|official|minister|envoy|leader|president|negotiator|expert|analyst|politician|teacher|"
+    "billionaire|adviser|advisor|aide|secretary|diplomat|representative|figure|man|woman|prince|"
+    "journalist|editor|author|head|chief|spokesman|spokesperson"
+)
+_KINDS = [
+    ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
+    ("number", re.compile(r"\bhow (many|much|long|far|large|big|old)\b|\bwhat (percentage|percent|share|number|amount|proportion|sum)\b")),
+    ("date", re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b")),
+]
+# Words a question uses to ask, not to name what it is about: never a reason to abstain.
+_ASKING_WORDS = frozenset(
+    "name names exact exactly kind type sort role part top main full specific particular "
+    "number amount many much often long percent day date time year month week man woman person "
+    "people official thing place hold holds".split()
+)
+_KIND_NAMES = {"person": "a name", "number": "a number", "date": "a date or time"}
+
+
+_NESTED = re.compile(
+    r"\b\w+\s+(who|whom|whose|which|that|where)\s+\w+|\b(appointed|described|known|named|called)\s+(by|as)\b",
+    re.IGNORECASE,
+)
+
+
+def is_multi_hop(question: str) -> bool:
+    """Whether the question describes what it asks about ("the man who estimated..."): two hops."""
+    rest = question.strip().split(maxsplit=1)
+    return len(rest) == 2 and bool(_NESTED.search(rest[1]))
+
+
+def bridge_names(text: str, question: str) -> list[str]:
+    """Name-like words of `text` that the question does not contain: the link to the second hop."""
+    asked = {stem(w) for w in words(question)}
+    out = []
+    for m in _CAPITALISED.finditer(text, 1):
+        for w in words(m.group(0)):
+            if stem(w) not in asked and _name_like(m.group(0)) and w not in out:
+                out.append(w)
+    return out
 
 
 @dataclass(frozen=True)
 class QuestionShape:
     """What a question asks for and which of its words matter."""
 
-    kind: str  # "person" | "number" | "date" | "place" | "other"
+    kind: str  # "person" | "number" | "date" | "other"
     terms: tuple[str, ...]  # stemmed content terms
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
 
@@ -62,26 +111,78 @@ class QuestionShape:
 def analyse_question(question: str) -> QuestionShape:
     """Classify the question and pick out its terms and named entities."""
     q = question.strip().lower()
-    if re.match(r"^(who|whom|whose)\b|\b(which|what) (person|official|minister|envoy|leader|president|negotiator|expert|analyst|politician|teacher|billionaire|adviser|advisor|secretary|diplomat|member|representative)", q):
-        kind = "person"
-    elif re.search(r"\bhow (many|much|long|far|large|big)\b|\bwhat (percentage|percent|share|number|amount|proportion)\b|\bhow many\b", q):
-        kind = "number"
-    elif re.match(r"^when\b", q) or re.search(r"\bwhat (year|date|day|month|time)\b|\bwhich (year|day|month)\b", q):
-        kind = "date"
-    elif re.match(r"^where\b", q) or re.search(r"\b(which|what) (city|country|hotel|venue|place|region|capital|location)\b", q):
-        kind = "place"
-    else:
-        kind = "other"
+    kind = next((name for name, pattern in _KINDS if pattern.search(q)), "other")
     terms = tuple(dict.fromkeys(stem(w) for w in words(question) if w not in STOPWORDS))
-    entities = []
-    for m in re.finditer(r"[A-Z][\w\u2019'.-]*(?:\s+[A-Z][\w\u2019'.-]*)*", question):
-        name = m.group(0).strip(" .")
-        parts = [p for p in name.split() if p.lower() not in _LEAD_WORDS]
-        if parts and not (m.start() == 0 and len(parts) < len(name.split())):
-            entities.append(" ".join(parts))
-        elif parts and m.start() == 0:
-            entities.append(" ".join(parts))
-    return QuestionShape(kind, terms, tuple(dict.fromkeys(e for e in entities if e)))
+    entities: list[str] = []
+    run: list[str] = []
+    for i, tok in enumerate(question.split()):
+        word = tok.strip("?!,.;:()\"'\u201c\u201d\u2018\u2019")
+        capitalised = bool(word) and word[0].isupper() and not (i == 0 and word.lower() in _QUESTION_LEAD)
+        if capitalised and word.lower() not in STOPWORDS:
+            run.append(word)
+            continue
+        if run:
+            entities.append(" ".join(run))
+            run = []
+    if run:
+        entities.append(" ".join(run))
+    return QuestionShape(kind, terms, tuple(dict.fromkeys(entities)))
+
+
+def _matches(term: str, bag: frozenset[str] | set[str]) -> bool:
+    """`term` is in `bag`, or a spelling variant of it is (Dmitriev/Dimitriev)."""
+    if term in bag:
+        return True
+    if len(term) < 5:
+        return False
+    budget = 1 if len(term) <= 6 else 2
+    return any(
+        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and OSA.distance(t, term) <= budget
+        for t in bag
+    )
+
+
+def _has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
+    if kind == "number":
+        return bool(re.search(r"\d", sentence)) or any(w in _NUMBER_WORDS for w in words(sentence))
+    if kind == "date":
+        return bool(_DATE.search(sentence))
+    if kind == "person":  # a name-like word the question does not already contain
+        return any(
+            stem(w) not in question_terms and _name_like(m.group(0))
+            for m in _CAPITALISED.finditer(sentence, 1)
+            for w in words(m.group(0))
+        )
+    return False
+
+
+_NOT_NAMES = frozenset(
+    "president minister secretary vice prince king queen general foreign national security council "
+    "state states united white house kremlin embassy government republic union eu nato us uk usa "
+    "sunday monday tuesday wednesday thursday friday saturday january february march april may june "
+    "july august september october november december".split()
+)
+
+
+def _name_like(word: str) -> bool:
+    """A capitalised word that may name a person: not an acronym, title, weekday or nationality."""
+    w = word.strip(".,\u2019'").lower()
+    if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS:
+        return False
+    return not re.search(r"(ian|ean|ish|ese|can|ic|i)$", w) or len(w) <= 4
+
+
+def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list[str]:
+    """Names in the question whose head word (a surname, "Cup" of "World Cup") the corpus never uses.
+
+    Spelling variants count as known; a modifier alone ("South" of "South Florida") does not decide.
+    """
+    missing = []
+    for entity in shape.entities:
+        parts = [stem(w) for w in words(entity) if w not in STOPWORDS and not w.isdigit()]
+        if parts and not known(parts[-1]):
+            missing.append(entity)
+    return missing
 
 
 @dataclass
@@ -89,70 +190,53 @@ class _Candidate:
     record: Record
     index: int  # sentence index in the paragraph
     text: str
-    terms: set[str]
     similarity: float
-    lexical: float = 0.0
-    type_match: float = 0.0
-    score: float = 0.0
     covered: set[str] = field(default_factory=set)
+    has_kind: bool = False
+    score: float = 0.0
 
 
-def _matches(term: str, bag: set[str]) -> bool:
-    if term in bag:
-        return True
-    if len(term) < 5:
-        return False
-    budget = 1 if len(term) <= 6 else 2
-    return any(
-        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and Levenshtein.distance(t, term) <= budget
-        for t in bag
-    )
-
-
-def _type_match(kind: str, sentence: str, question_terms: set[str]) -> float:
-    if kind == "number":
-        return 1.0 if re.search(r"\d", sentence) or any(w in _NUMBER_WORDS for w in words(sentence)) else 0.0
-    if kind == "date":
-        return 1.0 if _DATE.search(sentence) else 0.0
-    if kind in {"person", "place"}:
-        for m in _NAME.finditer(sentence):
-            if any(stem(w) not in question_terms for w in words(m.group(0))):
-                return 1.0
-        return 0.0
-    return 0.0
-
-
-def missing_entities(shape: QuestionShape, records: list[Record]) -> list[str]:
-    """Names in the question that no retrieved paragraph mentions, allowing for spelling variants."""
-    bag: set[str] = set()
-    for r in records:
-        bag.update(stem(w) for w in words(r.text))
-        bag.update(stem(w) for w in words(r.title))
-    missing = []
-    for entity in shape.entities:
-        parts = [stem(w) for w in words(entity) if w not in STOPWORDS]
-        if parts and not any(_matches(p, bag) for p in parts):
-            missing.append(entity)
-    return missing
+def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
+    return Answer(question, "", True, reason, passages=tuple(retrieved.passages))
 
 
 def answer_extractive(
     question: str,
     retrieved: Retrieved,
     idf: Callable[[str], float],
+    known: Callable[[str], bool],
     keys: CitationKeys | None = None,
+    tuning: Tuning = TUNING,
 ) -> Answer:
-    """Answer from the retrieved paragraphs' own sentences, or abstain with the reason."""
+    """Answer from the retrieved paragraphs' own sentences, or abstain saying what is missing.
+
+    Args:
+        question: the user's question.
+        retrieved: passages with their records (sentence spans and vectors) and the query vector.
+        idf: inverse document frequency of a stemmed term in the corpus.
+        known: whether a stemmed term (or a spelling variant) occurs anywhere in the corpus.
+        keys: citation numbering to continue (a conversation keeps its numbers).
+        tuning: weights and thresholds.
+    """
     keys = keys or CitationKeys()
     shape = analyse_question(question)
     records = [retrieved.records[p.paragraph_id] for p in retrieved.passages if p.paragraph_id in retrieved.records]
-    passages = tuple(retrieved.passages)
     if not records:
-        return Answer(question, "", True, "The articles do not say: nothing relevant was found.", passages=passages)
-    missing = missing_entities(shape, records)
+        return _abstain(question, "The articles do not say: nothing relevant was found.", retrieved)
+    missing = unknown_entities(shape, known)
     if missing:
-        names = " or ".join(missing[:2])
-        return Answer(question, "", True, f"The articles do not mention {names}.", passages=passages)
+        return _abstain(question, f"The articles do not mention {' or '.join(missing[:2])}.", retrieved)
+    if shape.kind != "other":
+        # A question after a name, number or date whose subject the corpus never mentions
+        # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
+        unknown = [
+            w for w in words(question)
+            if w not in STOPWORDS and w not in _ASKING_WORDS and not w.isdigit() and not known(stem(w))
+        ]
+        if unknown:
+            return _abstain(question, f"The articles do not mention \u201c{unknown[0]}\u201d.", retrieved)
+    if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
+        return _abstain(question, "The articles do not say: none of them is about this.", retrieved)
 
     weights = {t: idf(t) for t in shape.terms}
     total = sum(weights.values()) or 1.0
@@ -161,40 +245,90 @@ def answer_extractive(
     candidates: list[_Candidate] = []
     for rec in records:
         sims = rec.sentence_vectors @ retrieved.query_vector
+        paragraph_cover = sum(w for t, w in weights.items() if _matches(t, rec.terms)) / total
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
             bag = {stem(w) for w in words(text)}
-            c = _Candidate(rec, i, text, bag, float(sims[i]) if i < len(sims) else 0.0)
+            c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if _matches(t, bag)}
-            c.lexical = sum(weights[t] for t in c.covered) / total
-            c.type_match = _type_match(shape.kind, text, qterms)
+            c.has_kind = _has_kind(shape.kind, text, qterms)
             c.score = (
-                W_SIMILARITY * c.similarity
-                + W_LEXICAL * c.lexical
-                + W_TYPE * c.type_match
-                + W_RANK / rank_of[rec.paragraph_id] ** 0.5
+                tuning.w_similarity * c.similarity
+                + tuning.w_lexical * sum(weights[t] for t in c.covered) / total
+                + tuning.w_paragraph * paragraph_cover
+                + tuning.w_type * c.has_kind
+                + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
             )
             candidates.append(c)
     candidates.sort(key=lambda c: -c.score)
     best = candidates[0]
-    if best.score < MIN_SCORE:
-        return Answer(
-            question,
-            "",
-            True,
-            "The articles do not say: no sentence in them answers this question.",
-            passages=passages,
+    if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
+        return _abstain(
+            question, f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this.", retrieved
         )
+    if best.score < tuning.min_score:
+        return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)
+    chosen = _choose(candidates, shape, tuning)
+    if is_multi_hop(question):
+        second = _second_hop(chosen[0], candidates, question, weights)
+        if second is not None:
+            chosen = [chosen[0], second]
+    return _cited_answer(question, chosen, retrieved, keys)
+
+
+def _second_hop(
+    first: _Candidate, candidates: list[_Candidate], question: str, weights: dict[str, float]
+) -> _Candidate | None:
+    """For a nested question: the best sentence about what the first sentence names.
+
+    "What fund does the man who estimated the losses oversee?" -- the first sentence names the
+    man (Dimitriev); the answer is the best sentence of another paragraph that mentions him and
+    covers the question's remaining terms.
+    """
+    names = {stem(w) for w in bridge_names(_with_context(first), question)}
+    total = sum(weights.values()) or 1.0
+
+    def linked(c: _Candidate) -> bool:
+        if c.record.paragraph_id == first.record.paragraph_id:
+            return False
+        if names:
+            return any(_matches(n, c.record.terms) for n in names)
+        return c.record.article_id == first.record.article_id and abs(c.record.n - first.record.n) == 1
+
+    best: tuple[float, _Candidate] | None = None
+    for c in candidates:
+        if not linked(c):
+            continue
+        fresh = sum(weights[t] for t in c.covered - first.covered) / total
+        score = c.similarity + fresh + 0.25 * c.has_kind
+        if best is None or score > best[0]:
+            best = (score, c)
+    return best[1] if best else None
+
+
+def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) -> list[_Candidate]:
+    """The best sentence, plus sentences of other paragraphs that add what it lacks."""
+    best = candidates[0]
+    if shape.kind != "other" and not best.has_kind:
+        typed = next((c for c in candidates[1:3] if c.has_kind), None)
+        if typed is not None:
+            best = typed
     chosen = [best]
     covered = set(best.covered)
-    for c in candidates[1:]:
-        if len(chosen) >= MAX_SENTENCES or c.score < SECOND_SENTENCE_RATIO * best.score:
+    for c in candidates:
+        if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
         if c.record.paragraph_id in {x.record.paragraph_id for x in chosen}:
             continue
-        if c.covered - covered or (shape.kind != "other" and c.type_match and not best.type_match):
+        if c.covered - covered:
             chosen.append(c)
             covered |= c.covered
+    return chosen
+
+
+def _cited_answer(
+    question: str, chosen: list[_Candidate], retrieved: Retrieved, keys: CitationKeys
+) -> Answer:
     parts: list[str] = []
     citations: dict[str, Citation] = {}
     for c in chosen:
@@ -217,7 +351,7 @@ def answer_extractive(
         text=" ".join(parts),
         abstained=False,
         citations=tuple(sorted(citations.values(), key=lambda c: c.key)),
-        passages=passages,
+        passages=tuple(retrieved.passages),
         mode="extractive",
     )
 
@@ -225,7 +359,6 @@ def answer_extractive(
 def _with_context(c: _Candidate) -> str:
     """The sentence, joined with its predecessor when it cannot stand alone."""
     s, e = c.record.sentence_spans[c.index]
-    short = len(c.text.split()) < 7
-    if c.index > 0 and (short or _PRONOUN_START.match(c.text)):
+    if c.index > 0 and (len(c.text.split()) < 7 or _PRONOUN_START.match(c.text)):
         s = c.record.sentence_spans[c.index - 1][0]
     return c.record.text[s:e]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,23 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
+    """`first`'s passages plus up to `extra` new ones from `second` (a follow-up hop), re-ranked."""
+    passages = list(first.passages)
+    records = dict(first.records)
+    sims = dict(first.dense_similarity)
+    for p in second.passages:
+        if extra <= 0:
+            break
+        if p.paragraph_id in records:
+            continue
+        passages.append(replace(p, rank=len(passages) + 1))
+        records[p.paragraph_id] = second.records[p.paragraph_id]
+        sims[p.paragraph_id] = second.dense_similarity.get(p.paragraph_id, 0.0)
+        extra -= 1
+    return Retrieved(passages, records, first.query_vector, sims, first.expansions)
+
+
 class SpellingVariants:
     """Finds index terms spelled nearly like a query term ("dmitriev" -> "dimitriev")."""
 
@@ -53,7 +70,7 @@ class SpellingVariants:
 
     def variants(self, term: str) -> list[str]:
         from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.distance import OSA  # a swapped pair of letters is one edit (Sybiha/Sybhia)
 
         if len(term) < 5 or not term.isalpha():
             return []
@@ -61,7 +78,7 @@ class SpellingVariants:
         found = process.extract(
             term,
             self._by_initial.get(term[0], []),
-            scorer=Levenshtein.distance,
+            scorer=OSA.distance,
             score_cutoff=budget,
             limit=6,
         )
@@ -81,6 +98,12 @@ class HybridRetriever:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self._variants: SpellingVariants | None = None
+
+    def known_term(self, term: str) -> bool:
+        """Whether a stemmed term, or a spelling variant of it, occurs anywhere in the corpus."""
+        if self._variants is None:
+            self._variants = SpellingVariants(self.index.vocabulary)
+        return term in self.index.vocabulary or bool(self._variants.variants(term))
 
     def query_terms(self, question: str) -> tuple[list[str], dict[str, list[str]]]:
         """Stemmed BM25 terms of the question, with spelling variants of names and unknown words."""

@@ -45,16 +45,23 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text.translate(_FOLD))
 
 
+# Units written both ways in news text: "701 sq km" must meet "square kilometres".
+_ALIASES = {
+    "sq": "square", "km": "kilometres", "kms": "kilometres", "mi": "miles", "pct": "percent",
+    "percentage": "percent", "bn": "billion", "mln": "million", "m2": "square",
+}
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens; possessive 's is dropped ("Putin's" -> "putin")."""
+    """Lower-cased word tokens; possessive 's dropped ("Putin's" -> "putin"), unit aliases unified."""
     out = []
-    for m in _WORD.finditer(fold(text).lower()):
+    for m in _WORD.finditer(fold(text).lower().replace("%", " percent ")):
         w = m.group(0)
         if w.endswith("'s"):
             w = w[:-2]
         w = w.replace("'", "").replace(".", "")
         if w:
-            out.append(w)
+            out.append(_ALIASES.get(w, w))
     return out
 
 
