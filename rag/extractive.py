@@ -103,6 +103,7 @@ def bridge_names(text: str, question: str) -> list[str]:
 class QuestionShape:
     """What a question asks for and which of its words matter."""
 
+    question: str
     kind: str  # "person" | "number" | "date" | "other"
     terms: tuple[str, ...]  # stemmed content terms
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
@@ -126,7 +127,7 @@ def analyse_question(question: str) -> QuestionShape:
             run = []
     if run:
         entities.append(" ".join(run))
-    return QuestionShape(kind, terms, tuple(dict.fromkeys(entities)))
+    return QuestionShape(question, kind, terms, tuple(dict.fromkeys(entities)))
 
 
 def _matches(term: str, bag: frozenset[str] | set[str]) -> bool:
