@@ -15,7 +15,7 @@ _PUNCT = set(string.punctuation)
 
 
 def normalize(text: str) -> str:
-    """SQuAD normalisation (lower-case, no punctuation, no a/an/the, single spaces), quotes and dashes folded."""
+    """SQuAD normalisation (lower case, no punctuation or a/an/the, single spaces), quotes folded."""
     text = text.translate(_FOLD).lower()
     text = "".join(" " if ch in _PUNCT else ch for ch in text)
     text = _ARTICLES.sub(" ", text)
@@ -61,7 +61,9 @@ def evidence_hits(paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tupl
     return [any(a == ea and quote_in(q, t) for ea, q in evidence) for a, t in paragraphs]
 
 
-def evidence_recall(paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]], k: int) -> float:
+def evidence_recall(
+    paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]], k: int
+) -> float:
     """Share of gold quotes found in the top-k retrieved paragraphs."""
     if not evidence:
         return 0.0

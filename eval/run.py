@@ -81,16 +81,23 @@ def score_item(item: GoldItem, answer: dict[str, Any]) -> dict[str, float | None
         out["exact_match"] = m.exact_match(text, item.answers)
         out["f1"] = m.token_f1(text, item.answers)
         out["containment"] = m.containment(text, item.answers)
-        out["citation_precision"] = None if answer["abstained"] else m.citation_precision(cited, item.evidence)
+        out["citation_precision"] = (
+            None if answer["abstained"] else m.citation_precision(cited, item.evidence)
+        )
         out["citation_recall"] = m.citation_recall(cited, item.evidence)
     return out
 
 
-def aggregate(items: Sequence[GoldItem], scores: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
+def aggregate(
+    items: Sequence[GoldItem], scores: Sequence[dict[str, float | None]]
+) -> dict[str, float | None]:
     """Totals over a set of items: means of per-item metrics plus abstention rates."""
+
     def avg(key: str, pick: Callable[[GoldItem], bool] = lambda i: True) -> float | None:
         return m.mean(
-            s[key] for i, s in zip(items, scores, strict=True) if pick(i) and s.get(key) is not None  # type: ignore[misc]
+            s[key]
+            for i, s in zip(items, scores, strict=True)
+            if pick(i) and s.get(key) is not None  # type: ignore[misc]
         )
 
     answerable = [i.answerable for i in items]
@@ -105,7 +112,9 @@ def aggregate(items: Sequence[GoldItem], scores: Sequence[dict[str, float | None
     return total
 
 
-def run_items(engine: Any, items: Sequence[GoldItem], k: int | None, progress: bool = True) -> list[dict[str, Any]]:
+def run_items(
+    engine: Any, items: Sequence[GoldItem], k: int | None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Ask every item (follow-ups inside a conversation); a failure is recorded, not raised."""
     from rag.engine import Conversation
 
@@ -145,16 +154,27 @@ def check_gate(totals: dict[str, float | None], thresholds: dict[str, float]) ->
 
 
 TABLE_KEYS = [
-    "evidence_recall@1", "evidence_recall@3", "evidence_recall@5", "mrr", "exact_match", "f1",
-    "containment", "citation_validity", "citation_precision", "citation_recall",
-    "abstention_accuracy", "false_abstention_rate",
+    "evidence_recall@1",
+    "evidence_recall@3",
+    "evidence_recall@5",
+    "mrr",
+    "exact_match",
+    "f1",
+    "containment",
+    "citation_validity",
+    "citation_precision",
+    "citation_recall",
+    "abstention_accuracy",
+    "false_abstention_rate",
 ]
 
 
 def render_table(overall: dict[str, float | None], by_type: dict[str, dict[str, float | None]]) -> str:
     """A Markdown table: metrics as rows, overall and each question type as columns."""
     types = sorted(by_type)
-    head = "| metric | overall | " + " | ".join(f"{t} ({int(by_type[t]['items'] or 0)})" for t in types) + " |"
+    head = (
+        "| metric | overall | " + " | ".join(f"{t} ({int(by_type[t]['items'] or 0)})" for t in types) + " |"
+    )
     lines = [head, "|" + "---|" * (len(types) + 2)]
     for key in TABLE_KEYS:
         cells = [overall.get(key)] + [by_type[t].get(key) for t in types]
@@ -233,17 +253,26 @@ def main(args: argparse.Namespace) -> int:
     (out / f"{stamp}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     table = render_table(result["overall"], result["by_type"])
     errors = [r for r in result["items"] if "error" in r]
-    md = [f"# Eval {stamp} ({mode}, commit {result['commit'] or '?'})", "", table, "",
-          f"{len(result['items'])} items in {result['seconds']:.1f} s; {len(errors)} errors."]
+    md = [
+        f"# Eval {stamp} ({mode}, commit {result['commit'] or '?'})",
+        "",
+        table,
+        "",
+        f"{len(result['items'])} items in {result['seconds']:.1f} s; {len(errors)} errors.",
+    ]
     for r in errors:
         md.append(f"- {r['id']}: {r['error']}")
     (out / f"{stamp}.md").write_text("\n".join(md) + "\n")
     plot(result["by_type"], out / f"{stamp}.png", f"rag eval ({mode}) by question type")
     print(table)
-    print(f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
-          f"results in {out}/{stamp}.{{json,md,png}}")
+    print(
+        f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
+        f"results in {out}/{stamp}.{{json,md,png}}"
+    )
     thresholds = tomllib.loads(THRESHOLDS.read_text())[mode]
-    failures = check_gate(result["overall"], thresholds) + [f"item {r['id']} failed: {r['error']}" for r in errors]
+    failures = check_gate(result["overall"], thresholds) + [
+        f"item {r['id']} failed: {r['error']}" for r in errors
+    ]
     if failures and not args.no_gate:
         print("eval: GATE FAILED", file=sys.stderr)
         for f in failures:

@@ -42,20 +42,30 @@ def main() -> None:
     cached = []
     for item in items:
         context = item.history[-1] if item.history else ""
-        cached.append((item, engine.retriever.retrieve(item.question, engine.settings.top_k, context=context)))
+        cached.append(
+            (item, engine.retriever.retrieve(item.question, engine.settings.top_k, context=context))
+        )
 
     def evaluate(tuning: Any) -> dict[str, float]:
         contain, precision, abstain_ok, false_abstain = [], [], [], []
         for item, retrieved in cached:
-            a = answer_extractive(item.question, retrieved, engine.index.idf, engine.retriever.known_term,
-                                  CitationKeys(), tuning)
+            a = answer_extractive(
+                item.question,
+                retrieved,
+                engine.index.idf,
+                engine.retriever.known_term,
+                CitationKeys(),
+                tuning,
+            )
             if not item.answerable:
                 abstain_ok.append(float(a.abstained))
                 continue
             false_abstain.append(float(a.abstained))
             contain.append(0.0 if a.abstained else m.containment(a.text, item.answers))
             if not a.abstained:
-                precision.append(m.citation_precision([(c.article_id, c.text) for c in a.citations], item.evidence))
+                precision.append(
+                    m.citation_precision([(c.article_id, c.text) for c in a.citations], item.evidence)
+                )
         return {
             "containment": sum(contain) / len(contain),
             "citation_precision": sum(precision) / max(1, len(precision)),
@@ -74,7 +84,9 @@ def main() -> None:
     results.sort(key=lambda x: -x[0])
     print("current:", evaluate(TUNING))
     for objective, values, r in results[:10]:
-        print(f"{objective:.3f}", dict(zip(keys, values, strict=True)), {k: round(v, 3) for k, v in r.items()})
+        print(
+            f"{objective:.3f}", dict(zip(keys, values, strict=True)), {k: round(v, 3) for k, v in r.items()}
+        )
 
 
 if __name__ == "__main__":

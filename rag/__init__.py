@@ -1,9 +1,9 @@
 """Question answering over news articles, every answer sentence cited to a paragraph.
 
-    import rag
-    engine = rag.open(corpus="seeds", index_dir=".rag")
-    engine.ingest()
-    answer = engine.ask("Who co-owns the Faena hotel?")
+import rag
+engine = rag.open(corpus="seeds", index_dir=".rag")
+engine.ingest()
+answer = engine.ask("Who co-owns the Faena hotel?")
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from rag.engine import Conversation, Engine
 
 __all__ = [
-    "Answer", "Article", "Citation", "Conversation", "Engine", "Paragraph", "Passage", "RagError",
-    "ask", "open",
+    "Answer",
+    "Article",
+    "Citation",
+    "Conversation",
+    "Engine",
+    "Paragraph",
+    "Passage",
+    "RagError",
+    "ask",
+    "open",
 ]
 
 _default: Engine | None = None

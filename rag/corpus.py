@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from rag.errors import CorpusError
-from rag.schema import Article, Paragraph
 from rapidfuzz import fuzz
 
+from rag.errors import CorpusError
+from rag.schema import Article, Paragraph
 from rag.terms import content_terms, fold, words
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
@@ -109,12 +109,17 @@ def load_articles(paths: Iterable[Path]) -> CorpusLoad:
                 continue
             if art.article_id in seen_ids:
                 result.skipped.append(
-                    SkippedFile(art.source, f"article id '{art.article_id}' also used by {seen_ids[art.article_id]}; rename one")
+                    SkippedFile(
+                        art.source,
+                        f"article id '{art.article_id}' also used by {seen_ids[art.article_id]}; rename one",
+                    )
                 )
                 continue
             digest = hashlib.sha1(_normalise(art.text).encode()).hexdigest()
             if digest in seen_text:
-                result.skipped.append(SkippedFile(art.source, f"duplicate of {seen_text[digest]}; stored once"))
+                result.skipped.append(
+                    SkippedFile(art.source, f"duplicate of {seen_text[digest]}; stored once")
+                )
                 continue
             seen_ids[art.article_id] = art.source
             seen_text[digest] = art.source
@@ -167,9 +172,10 @@ def _jsonl_articles(path: Path, text: str, skipped: list[SkippedFile]) -> Iterat
             continue
         title = str(obj.get("title") or "").strip() or body.strip().splitlines()[0][:120]
         url = str(obj.get("url") or "")
-        article_id = str(obj.get("id") or "").strip() or hashlib.sha1(
-            (url or title + body[:500]).encode()
-        ).hexdigest()[:12]
+        article_id = (
+            str(obj.get("id") or "").strip()
+            or hashlib.sha1((url or title + body[:500]).encode()).hexdigest()[:12]
+        )
         authors = obj.get("authors") or []
         if isinstance(authors, str):
             authors = [authors]
@@ -193,7 +199,23 @@ class _HTMLText(HTMLParser):
     """Collects the text of block elements, skipping scripts, navigation and page chrome."""
 
     _SKIP = {"script", "style", "nav", "footer", "header", "aside", "noscript", "form", "figure", "svg"}
-    _BLOCK = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "div", "section", "article", "br", "tr", "title"}
+    _BLOCK = {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "li",
+        "blockquote",
+        "div",
+        "section",
+        "article",
+        "br",
+        "tr",
+        "title",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -256,9 +278,9 @@ def _is_repeat(key: str, seen: list[str]) -> bool:
         if key == other:
             return True
         longer = max(len(key), len(other))
-        if longer >= 80 and abs(len(key) - len(other)) <= longer * 0.02:
-            if fuzz.ratio(key, other) >= 98:
-                return True
+        close_length = abs(len(key) - len(other)) <= longer * 0.02
+        if longer >= 80 and close_length and fuzz.ratio(key, other) >= 98:
+            return True
     return False
 
 

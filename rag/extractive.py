@@ -64,8 +64,17 @@ _PERSON_NOUNS = (
 )
 _KINDS = [
     ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
-    ("number", re.compile(r"\bhow (many|much|long|far|large|big|old)\b|\bwhat (percentage|percent|share|number|amount|proportion|sum)\b")),
-    ("date", re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b")),
+    (
+        "number",
+        re.compile(
+            r"\bhow (many|much|long|far|large|big|old)\b"
+            r"|\bwhat (percentage|percent|share|number|amount|proportion|sum)\b"
+        ),
+    ),
+    (
+        "date",
+        re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b"),
+    ),
 ]
 # Words a question uses to ask, not to name what it is about: never a reason to abstain.
 _ASKING_WORDS = frozenset(
@@ -221,7 +230,9 @@ def answer_extractive(
     """
     keys = keys or CitationKeys()
     shape = analyse_question(question)
-    records = [retrieved.records[p.paragraph_id] for p in retrieved.passages if p.paragraph_id in retrieved.records]
+    records = [
+        retrieved.records[p.paragraph_id] for p in retrieved.passages if p.paragraph_id in retrieved.records
+    ]
     if not records:
         return _abstain(question, "The articles do not say: nothing relevant was found.", retrieved)
     missing = unknown_entities(shape, known)
@@ -231,7 +242,8 @@ def answer_extractive(
         # A question after a name, number or date whose subject the corpus never mentions
         # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
         unknown = [
-            w for w in words(question)
+            w
+            for w in words(question)
             if w not in STOPWORDS and w not in _ASKING_WORDS and not w.isdigit() and not known(stem(w))
         ]
         if unknown:
@@ -265,7 +277,9 @@ def answer_extractive(
     best = candidates[0]
     if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
         return _abstain(
-            question, f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this.", retrieved
+            question,
+            f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this.",
+            retrieved,
         )
     if best.score < tuning.min_score:
         return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)

@@ -185,7 +185,11 @@ class ParagraphIndex:
             return fn(*args, **kwargs)
         except Exception as e:
             if self.chroma_url and type(e).__name__ in {
-                "ConnectError", "ConnectionError", "ReadError", "RemoteProtocolError", "ReadTimeout",
+                "ConnectError",
+                "ConnectionError",
+                "ReadError",
+                "RemoteProtocolError",
+                "ReadTimeout",
             }:
                 raise StoreUnavailableError(
                     f"lost the Chroma server at {self.chroma_url} ({type(e).__name__}); is it running?"
@@ -521,9 +525,7 @@ class ParagraphIndex:
         missing = [rid for rid in row_ids if rid not in out]
         if not missing:
             return out
-        got = self._call(
-            self._store().get, ids=missing, include=["documents", "metadatas", "embeddings"]
-        )
+        got = self._call(self._store().get, ids=missing, include=["documents", "metadatas", "embeddings"])
         for rid, text, meta, emb in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
         ):

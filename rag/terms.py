@@ -47,8 +47,15 @@ def fold(text: str) -> str:
 
 # Units written both ways in news text: "701 sq km" must meet "square kilometres".
 _ALIASES = {
-    "sq": "square", "km": "kilometres", "kms": "kilometres", "mi": "miles", "pct": "percent",
-    "percentage": "percent", "bn": "billion", "mln": "million", "m2": "square",
+    "sq": "square",
+    "km": "kilometres",
+    "kms": "kilometres",
+    "mi": "miles",
+    "pct": "percent",
+    "percentage": "percent",
+    "bn": "billion",
+    "mln": "million",
+    "m2": "square",
 }
 
 

@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+        [sys.executable, "-m", "rag.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -42,7 +47,9 @@ def test_ingest_twice_then_ask_json(env: dict[str, str], tmp_path: Path) -> None
     out = run(["ask", "Who co-owns the Faena Miami Beach hotel?", "--json"], env, tmp_path)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert {"question", "text", "abstained", "abstain_reason", "citations", "passages", "timings_ms"} <= set(data)
+    assert {"question", "text", "abstained", "abstain_reason", "citations", "passages", "timings_ms"} <= set(
+        data
+    )
     assert not data["abstained"] and "Blavatnik" in data["text"]
     cite = data["citations"][0]
     assert {"key", "paragraph_id", "article_id", "title", "text"} <= set(cite)
@@ -59,7 +66,9 @@ def test_ingest_twice_then_ask_json(env: dict[str, str], tmp_path: Path) -> None
         (["ingest", "no/such/folder"], "does not exist"),
     ],
 )
-def test_user_mistakes_are_one_line_errors(env: dict[str, str], tmp_path: Path, args: list[str], message: str) -> None:
+def test_user_mistakes_are_one_line_errors(
+    env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
     out = run(args, env, tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

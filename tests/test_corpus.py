@@ -47,8 +47,14 @@ def test_offsets_point_into_the_original_file() -> None:
 def test_seed_boilerplate_and_repeats_are_dropped() -> None:
     paras = _seed_paragraphs()
     texts = [p["text"] for ps in paras.values() for p in ps]
-    for junk in ("Section image", "Supporting image", "Leave a Reply", "Comments are closed.",
-                 "Miami-Ukraine-peace-talks", "Miami-US-Russia-Ukraine-peace-talks"):
+    for junk in (
+        "Section image",
+        "Supporting image",
+        "Leave a Reply",
+        "Comments are closed.",
+        "Miami-Ukraine-peace-talks",
+        "Miami-US-Russia-Ukraine-peace-talks",
+    ):
         assert junk not in texts
     assert not any(t.startswith("https://") or t.startswith("Your email address") for t in texts)
     # 003 prints its delegation paragraph twice (once with a stray "0"); 001 repeats its headline.
@@ -80,9 +86,11 @@ def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
     (tmp_path / "empty.md").write_text("   \n\n")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
     (tmp_path / "feed.jsonl").write_text(
-        json.dumps({"id": "a1", "title": "T1", "text": "First article body with words."}) + "\n"
+        json.dumps({"id": "a1", "title": "T1", "text": "First article body with words."})
+        + "\n"
         + "{not json\n"
-        + json.dumps({"id": "a2", "title": "T2", "text": "Second article body with words."}) + "\n"
+        + json.dumps({"id": "a2", "title": "T2", "text": "Second article body with words."})
+        + "\n"
     )
     loaded = load_articles([tmp_path])
     assert sorted(a.article_id for a in loaded.articles) == ["a1", "a2", "good"]
@@ -105,8 +113,17 @@ def test_duplicate_article_under_two_names_is_stored_once(tmp_path: Path) -> Non
 
 def test_jsonl_metadata_and_html(tmp_path: Path) -> None:
     (tmp_path / "news.jsonl").write_text(
-        json.dumps({"id": "x9", "title": "Headline", "url": "https://example.org/a", "authors": ["Ann"],
-                    "publish_date": "2024/01/05", "text": "Para one has words.\n\nPara two has words."}) + "\n"
+        json.dumps(
+            {
+                "id": "x9",
+                "title": "Headline",
+                "url": "https://example.org/a",
+                "authors": ["Ann"],
+                "publish_date": "2024/01/05",
+                "text": "Para one has words.\n\nPara two has words.",
+            }
+        )
+        + "\n"
     )
     (tmp_path / "page.html").write_text(
         "<html><head><title>Page title</title><script>var x=1;</script></head><body>"
@@ -117,12 +134,18 @@ def test_jsonl_metadata_and_html(tmp_path: Path) -> None:
     by_id = {a.article_id: a for a in loaded.articles}
     news = by_id["x9"]
     assert (news.title, news.url, news.authors, news.publish_date) == (
-        "Headline", "https://example.org/a", ("Ann",), "2024-01-05")
+        "Headline",
+        "https://example.org/a",
+        ("Ann",),
+        "2024-01-05",
+    )
     assert [p.text for p in split_paragraphs(news)] == ["Para one has words.", "Para two has words."]
     page = by_id["page"]
     assert page.title == "Page title"
     assert [p.text for p in split_paragraphs(page)] == [
-        "First paragraph of the page body.", "Second & last paragraph here."]
+        "First paragraph of the page body.",
+        "Second & last paragraph here.",
+    ]
 
 
 def test_missing_corpus_path_is_a_clear_error(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ def test_eval_passes_the_gate(seeds_engine) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.slow
-def test_gate_fails_when_answerer_always_cites_the_first_paragraph(seeds_engine, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gate_fails_when_answerer_always_cites_the_first_paragraph(
+    seeds_engine, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     def first_paragraph(question, retrieved, idf, known, keys=None, tuning=None):  # type: ignore[no-untyped-def]
         p = retrieved.passages[0]
         cite = Citation(1, p.paragraph_id, p.article_id, p.title, p.text, p.n)
@@ -35,8 +37,12 @@ def test_gate_fails_when_answerer_always_cites_the_first_paragraph(seeds_engine,
     # The same through the command's entry point: exit code 1, results still written.
     monkeypatch.setenv("RAG_MODEL_DIR", str(seeds_engine.settings.model_dir))
     args = argparse.Namespace(
-        corpus=seeds_engine.settings.corpus, index=str(seeds_engine.settings.index_dir),
-        gold=None, out=str(tmp_path), k=None, no_gate=False,
+        corpus=seeds_engine.settings.corpus,
+        index=str(seeds_engine.settings.index_dir),
+        gold=None,
+        out=str(tmp_path),
+        k=None,
+        no_gate=False,
     )
     assert main(args) == 1
     assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1

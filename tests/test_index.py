@@ -62,7 +62,9 @@ def test_edited_article_reembeds_only_changed_paragraphs(engine: rag.Engine, cor
     report = engine.ingest(progress=False)
     new = engine.encoder.embedded[before:]  # type: ignore[attr-defined]
     assert (report.added, report.updated, report.removed, report.embedded) == (0, 1, 0, 1)
-    assert len(new) == 1 and "nearly six hours" in new[0]  # later offsets moved: rows rewritten, not re-embedded
+    assert (
+        len(new) == 1 and "nearly six hours" in new[0]
+    )  # later offsets moved: rows rewritten, not re-embedded
     assert engine.index.count() == 79  # the old version of the paragraph is gone
     top = engine.retrieve("How long did the Kremlin meeting last?", k=3)
     assert any("six hours" in p.text for p in top)
@@ -106,8 +108,12 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
         return real(*args, **kwargs)
 
     # Force a full re-embed under a new fingerprint so there is more than one batch to write.
-    other = rag.open(corpus=engine.settings.corpus, index_dir=engine.settings.index_dir,
-                     model_dir=engine.settings.model_dir, min_paragraph_words=2)
+    other = rag.open(
+        corpus=engine.settings.corpus,
+        index_dir=engine.settings.index_dir,
+        model_dir=engine.settings.model_dir,
+        min_paragraph_words=2,
+    )
     other.index._write_batch = crash_after_first_batch  # type: ignore[method-assign]
     import rag.index as index_module
 
@@ -118,8 +124,12 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
             other.ingest(progress=False)
     finally:
         index_module.WRITE_BATCH = old_batch
-    fresh = rag.open(corpus=engine.settings.corpus, index_dir=engine.settings.index_dir,
-                     model_dir=engine.settings.model_dir, min_paragraph_words=2)
+    fresh = rag.open(
+        corpus=engine.settings.corpus,
+        index_dir=engine.settings.index_dir,
+        model_dir=engine.settings.model_dir,
+        min_paragraph_words=2,
+    )
     with pytest.raises((IndexIncompleteError, IndexMissingError), match="rag ingest"):
         fresh.ask("Who co-owns the Faena hotel?")
     report = fresh.ingest(progress=False)

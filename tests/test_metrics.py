@@ -23,7 +23,11 @@ def test_answer_metrics() -> None:
 
 
 def test_evidence_metrics() -> None:
-    retrieved = [("a", "Nothing here."), ("b", "He said \u201cno compromise\u201d today."), ("c", "Other text.")]
+    retrieved = [
+        ("a", "Nothing here."),
+        ("b", "He said \u201cno compromise\u201d today."),
+        ("c", "Other text."),
+    ]
     evidence = [("b", 'He said "no compromise" today.')]  # straight quotes still match curly ones
     assert m.evidence_hits(retrieved, evidence) == [False, True, False]
     assert m.reciprocal_rank(retrieved, evidence) == 0.5
@@ -59,17 +63,31 @@ def test_gold_set_shape() -> None:
     assert sum(not i.answerable for i in items) >= 15
     assert sum(bool(i.history) for i in items) >= 5
     assert {a for i in items for a, _ in i.evidence} == {
-        "000_c11a9383216b6f5a", "001_15444799d16b97f2", "002_33a30cdbeddf286c",
-        "003_b83f3884dc9034e7", "004_1f2595c2addab089"}
+        "000_c11a9383216b6f5a",
+        "001_15444799d16b97f2",
+        "002_33a30cdbeddf286c",
+        "003_b83f3884dc9034e7",
+        "004_1f2595c2addab089",
+    }
 
 
 def test_score_and_aggregate_an_answer() -> None:
     item = next(i for i in load_gold() if i.id == "g001")
-    passage = {"paragraph_id": "000_c11a9383216b6f5a#p3", "text": item.evidence[0][1] + " more.", "score": 1.0}
+    passage = {
+        "paragraph_id": "000_c11a9383216b6f5a#p3",
+        "text": item.evidence[0][1] + " more.",
+        "score": 1.0,
+    }
     answer = {
-        "abstained": False, "text": "Kirill Dmitriev held the talks. [1]",
-        "citations": [{"paragraph_id": passage["paragraph_id"], "article_id": "000_c11a9383216b6f5a",
-                       "text": passage["text"]}],
+        "abstained": False,
+        "text": "Kirill Dmitriev held the talks. [1]",
+        "citations": [
+            {
+                "paragraph_id": passage["paragraph_id"],
+                "article_id": "000_c11a9383216b6f5a",
+                "text": passage["text"],
+            }
+        ],
         "passages": [passage],
     }
     s = score_item(item, answer)

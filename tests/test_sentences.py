@@ -14,11 +14,22 @@ def _split(text: str) -> list[str]:
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("He met Mr. Smith in the U.S. on Monday. Then he left.", ["He met Mr. Smith in the U.S. on Monday.", "Then he left."]),
-        ("Vice President J.D. Vance spoke. Others did not.", ["Vice President J.D. Vance spoke.", "Others did not."]),
-        ("Russia now controls 19.3% of the land. Ushakov agreed.", ["Russia now controls 19.3% of the land.", "Ushakov agreed."]),
-        ("\u201cThank you, Miami. Next time: Moscow,\u201d Dmitriev wrote. He left.",
-         ["\u201cThank you, Miami. Next time: Moscow,\u201d Dmitriev wrote.", "He left."]),
+        (
+            "He met Mr. Smith in the U.S. on Monday. Then he left.",
+            ["He met Mr. Smith in the U.S. on Monday.", "Then he left."],
+        ),
+        (
+            "Vice President J.D. Vance spoke. Others did not.",
+            ["Vice President J.D. Vance spoke.", "Others did not."],
+        ),
+        (
+            "Russia now controls 19.3% of the land. Ushakov agreed.",
+            ["Russia now controls 19.3% of the land.", "Ushakov agreed."],
+        ),
+        (
+            "\u201cThank you, Miami. Next time: Moscow,\u201d Dmitriev wrote. He left.",
+            ["\u201cThank you, Miami. Next time: Moscow,\u201d Dmitriev wrote.", "He left."],
+        ),
         ("Is it over? Yes! It is.", ["Is it over?", "Yes!", "It is."]),
         ("No end punctuation here", ["No end punctuation here"]),
     ],
