@@ -113,7 +113,7 @@ def aggregate(
 
 
 def run_items(
-    engine: Any, items: Sequence[GoldItem], k: int | None, progress: bool = True
+    engine: Any, items: Sequence[GoldItem], k: int | None, progress: bool = True, llm: bool = False
 ) -> list[dict[str, Any]]:
     """Ask every item (follow-ups inside a conversation); a failure is recorded, not raised."""
     from rag.engine import Conversation
@@ -125,8 +125,8 @@ def run_items(
         try:
             conversation = Conversation()
             for earlier in item.history:
-                engine.ask(earlier, k=k, conversation=conversation)
-            answer = engine.ask(item.question, k=k, conversation=conversation).to_dict()
+                engine.ask(earlier, k=k, conversation=conversation, llm=llm)
+            answer = engine.ask(item.question, k=k, conversation=conversation, llm=llm).to_dict()
             record["answer"] = answer
             record["scores"] = score_item(item, answer)
         except Exception as e:  # one broken item must not hide the others' results
@@ -216,11 +216,29 @@ def _git_commit() -> str:
         return ""
 
 
-def evaluate(engine: Any, gold: Path = GOLD, k: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run the whole gold set; returns per-item results, totals and totals by type."""
+def llm_stats(results: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How the LLM fared: answers it gave, fallbacks to the extractive answerer, removed sentences."""
+    answers = [r["answer"] for r in results if "answer" in r]
+    return {
+        "answers": len(answers),
+        "llm_answers": sum(1 for a in answers if a.get("mode") == "llm"),
+        "extractive_fallbacks": sum(1 for a in answers if a.get("mode") != "llm"),
+        "llm_failures": sum(1 for a in answers if any("language model failed" in n for n in a["notices"])),
+        "sentences_removed": sum(len(a.get("unsupported") or []) for a in answers),
+        "answers_with_removals": sum(1 for a in answers if a.get("unsupported")),
+    }
+
+
+def evaluate(
+    engine: Any, gold: Path = GOLD, k: int | None = None, progress: bool = True, llm: bool = False
+) -> dict[str, Any]:
+    """Run the whole gold set; returns per-item results, totals and totals by type.
+
+    `llm=True` answers through the engine's configured LLM (and adds `llm_stats`).
+    """
     items = load_gold(gold)
     started = time.perf_counter()
-    results = run_items(engine, items, k, progress)
+    results = run_items(engine, items, k, progress, llm)
     seconds = time.perf_counter() - started
     scores = [r["scores"] for r in results]
     overall = aggregate(items, scores)
@@ -228,7 +246,10 @@ def evaluate(engine: Any, gold: Path = GOLD, k: int | None = None, progress: boo
     for t in sorted({i.type for i in items}):
         pairs = [(i, s) for i, s in zip(items, scores, strict=True) if i.type == t]
         by_type[t] = aggregate([p[0] for p in pairs], [p[1] for p in pairs])
-    return {"overall": overall, "by_type": by_type, "items": results, "seconds": seconds}
+    out = {"overall": overall, "by_type": by_type, "items": results, "seconds": seconds}
+    if llm:
+        out["llm_stats"] = llm_stats(results)
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -243,8 +264,15 @@ def main(args: argparse.Namespace) -> int:
     report = engine.ensure_index(progress=False)
     if report:
         print(f"eval: ingested {report.summary()}", file=sys.stderr)
-    mode = "extractive"
-    result = evaluate(engine, Path(args.gold) if args.gold else GOLD, args.k)
+    llm = bool(getattr(args, "llm", False))
+    mode = "llm" if llm else "extractive"
+    if llm and not engine.settings.llm_configured:
+        print(
+            "eval: --llm needs a model: set RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1) or OPENAI_API_KEY",
+            file=sys.stderr,
+        )
+        return 2
+    result = evaluate(engine, Path(args.gold) if args.gold else GOLD, args.k, llm=llm)
     out = Path(args.out) if args.out else HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -260,11 +288,15 @@ def main(args: argparse.Namespace) -> int:
         "",
         f"{len(result['items'])} items in {result['seconds']:.1f} s; {len(errors)} errors.",
     ]
+    if llm:
+        md.append(f"LLM: {result['llm_stats']}")
     for r in errors:
         md.append(f"- {r['id']}: {r['error']}")
     (out / f"{stamp}.md").write_text("\n".join(md) + "\n")
     plot(result["by_type"], out / f"{stamp}.png", f"rag eval ({mode}) by question type")
     print(table)
+    if llm:
+        print(f"\nllm: {result['llm_stats']}")
     print(
         f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
         f"results in {out}/{stamp}.{{json,md,png}}"

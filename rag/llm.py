@@ -41,8 +41,7 @@ class LLMConfig:
     def __post_init__(self) -> None:
         if self.response_format not in ("auto", *FORMATS):
             raise ValueError(
-                f"response_format must be one of auto, {', '.join(FORMATS)}; "
-                f"got {self.response_format!r}"
+                f"response_format must be one of auto, {', '.join(FORMATS)}; got {self.response_format!r}"
             )
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be greater than 0, got {self.timeout_s}")
@@ -133,9 +132,7 @@ class LLMClient:
                 self._openai = client
             return self._openai
 
-    def _request(
-        self, messages: list[dict[str, str]], n_keys: int, fmt: str, stream: bool
-    ) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, str]], n_keys: int, fmt: str, stream: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
@@ -232,9 +229,7 @@ class LLMClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return  # the caller reports the deadline
-            timed = client.with_options(
-                timeout=httpx.Timeout(remaining, connect=min(5.0, remaining))
-            )
+            timed = client.with_options(timeout=httpx.Timeout(remaining, connect=min(5.0, remaining)))
             try:
                 kwargs = self._request(messages_for(fmt != "text"), n_keys, fmt, stream)
                 if stream:
@@ -256,22 +251,19 @@ class LLMClient:
                 openai.UnprocessableEntityError,
                 openai.NotFoundError,
             ) as e:
-                if fmt != "text" and self.config.response_format == "auto":
-                    with self._lock:  # the server cannot do this format: try the next one
-                        if self._format == fmt:
-                            self._format = FORMATS[FORMATS.index(fmt) + 1]
+                if self._downgrade(fmt, e, any_error=True):
                     continue
                 hint = "check RAG_LLM_MODEL and RAG_LLM_BASE_URL"
                 events.put(("error", LLMError(f"{_status_message(e)}; {hint}")))
                 return
             except _CutOff as e:
-                events.put(
-                    ("error", LLMError(f"the LLM stream was cut off after {e.chars} characters"))
-                )
+                events.put(("error", LLMError(f"the LLM stream was cut off after {e.chars} characters")))
                 return
             except retryable as e:
                 if cancel.is_set():
                     return
+                if self._downgrade(fmt, e):  # llama.cpp's server answers 500 to an unknown format
+                    continue
                 if isinstance(e, (openai.APITimeoutError, httpx.TimeoutException)):
                     what = "the LLM server timed out"
                 elif isinstance(e, (openai.APIConnectionError, httpx.TransportError)):
@@ -338,6 +330,17 @@ class LLMClient:
             raise _CutOff(sum(map(len, parts)))
         return "".join(parts)
 
+    def _downgrade(self, fmt: str, error: Any, any_error: bool = False) -> bool:
+        """Step down to the next reply format when the server refused this one (auto mode only)."""
+        if fmt == "text" or self.config.response_format != "auto":
+            return False
+        if not any_error and "response_format" not in str(getattr(error, "body", "") or error):
+            return False
+        with self._lock:
+            if self._format == fmt:
+                self._format = FORMATS[FORMATS.index(fmt) + 1]
+        return True
+
     def _backoff(self, attempt: int, error: Any) -> float:
         delay = self.config.backoff_s * 2 ** (attempt - 1)
         response = getattr(error, "response", None)
@@ -367,6 +370,7 @@ class Reply:
     dropped_keys: int = 0
     sentinel: bool = False
     structured: bool = False
+    links_removed: int = 0  # links and images to foreign addresses, taken out before parsing
 
 
 _KEY_NUMBER = re.compile(r"(?:P(?:aragraph)?\s*)?(\d{1,3})", re.IGNORECASE)
@@ -445,6 +449,7 @@ def parse_reply(raw: str, n_keys: int, allowed_urls: Iterable[str] = ()) -> Repl
     """
     sentinel = bool(_SENTINEL.search(raw))
     pairs: list[tuple[str, list[int]]] = []
+    links_removed = 0
     items = _json_items(raw)
     structured = items is not None
     if items is not None:
@@ -457,18 +462,17 @@ def parse_reply(raw: str, n_keys: int, allowed_urls: Iterable[str] = ()) -> Repl
             else:
                 continue
             nums += _keys_in(text)
-            pairs.append((text, nums))
+            pairs.append((_BULLET.sub("", text), nums))
     else:
         # Links first, so an injected image cannot glue two sentences together.
-        raw = "\n".join(strip_foreign_links(line, allowed_urls)[0] for line in raw.splitlines())
-        for line in raw.splitlines():
+        lines = [strip_foreign_links(line, allowed_urls) for line in raw.splitlines()]
+        links_removed = sum(n for _, n in lines)
+        for line, _ in lines:
             line = _BULLET.sub("", line)
             for s, e in split_sentences(line):
                 piece = line[s:e]
                 lead = re.match(rf"^(?:\s*(?:{_GROUP.pattern}))+", piece, re.IGNORECASE)
-                if (
-                    lead and pairs
-                ):  # "... talks. [P1] Next sentence": the marker closes the last one
+                if lead and pairs:  # "... talks. [P1] Next sentence": the marker closes the last one
                     pairs[-1][1].extend(_keys_in(lead.group(0)))
                     piece = piece[lead.end() :]
                 pairs.append((piece, _keys_in(piece)))
@@ -490,27 +494,27 @@ def parse_reply(raw: str, n_keys: int, allowed_urls: Iterable[str] = ()) -> Repl
         pending = []
         sentences.append(ReplySentence(cleaned, valid))
     sentences.extend(ReplySentence(p, ()) for p in pending)
-    return Reply(tuple(sentences), dropped, sentinel, structured)
+    return Reply(tuple(sentences), dropped, sentinel, structured, links_removed)
 
 
 # -- the answer: verified, cited, or the extractive answer with a notice --------------------
 
 
 def _best_quote(sentence: str, paragraph: str) -> str:
-    """The sentence of `paragraph` that shares most words with `sentence`."""
+    """The run of one or two sentences of `paragraph` that covers most of `sentence`'s words."""
     want = set(content_terms(sentence))
+    spans = split_sentences(paragraph) or [(0, len(paragraph))]
     best, score = paragraph, -1.0
-    for s, e in split_sentences(paragraph):
-        piece = paragraph[s:e]
-        got = len(want & set(content_terms(piece)))
-        if got > score:
-            best, score = piece, got
+    for i in range(len(spans)):
+        for j in range(i, min(i + 2, len(spans))):
+            piece = paragraph[spans[i][0] : spans[j][1]]
+            got = len(want & set(content_terms(piece))) - 0.5 * (j - i)
+            if got > score:
+                best, score = piece, got
     return best
 
 
-def _fallback(
-    fallback: Callable[[], Answer], notice: str, unsupported: Sequence[str] = ()
-) -> Answer:
+def _fallback(fallback: Callable[[], Answer], notice: str, unsupported: Sequence[str] = ()) -> Answer:
     answer = fallback()
     return replace(
         answer,
@@ -528,30 +532,38 @@ def build_answer(
 ) -> Answer:
     """Verify a parsed reply and turn it into a cited `Answer` (or the fallback, with a notice).
 
-    Every sentence is checked against the paragraphs it cites; unsupported ones are removed
-    and listed. Links and images to addresses other than the cited articles' own are stripped.
+    Every sentence is checked against the paragraphs it cites. One they do not support, but
+    another retrieved paragraph does, is cited to that paragraph instead (with a notice); the
+    rest are removed and listed. Links and images to addresses other than the cited articles'
+    own are stripped.
     """
     passages = tuple(passages)
     by_id = {p.paragraph_id: p for p in passages}
     notices: list[str] = []
     if reply.dropped_keys:
         notices.append(
-            f"The model cited {reply.dropped_keys} paragraph key(s) it was not shown; "
-            "they were ignored."
+            f"The model cited {reply.dropped_keys} paragraph key(s) it was not shown; they were ignored."
         )
     kept: list[tuple[str, Verdict]] = []
     unsupported: list[str] = []
-    links_removed = 0
+    links_removed = reply.links_removed
+    recited = 0
     for s in reply.sentences:
         cited = [passages[n - 1] for n in s.keys]
         text, removed = strip_foreign_links(s.text, [p.url for p in cited])
         links_removed += removed
-        if not re.search(r"\w", text):
-            continue
+        if not re.search(r"\w", text) or any(text == t for t, _ in kept):
+            continue  # nothing left, or a repeat of a sentence already kept
         verdict = verify_sentence(text, [p.paragraph_id for p in cited], by_id)
+        if not verdict.supported:  # a true sentence under the wrong key: cite what supports it
+            for p in passages:
+                if p not in cited and (v := verify_sentence(text, [p.paragraph_id], by_id)).supported:
+                    verdict = v
+                    recited += 1
+                    break
         if verdict.supported:
             kept.append((text, verdict))
-        else:
+        elif text not in unsupported:
             unsupported.append(text)
     if links_removed:
         notices.append(
@@ -578,6 +590,11 @@ def build_answer(
             fallback,
             f"The language model's answer was not used: {what}. Showing the extractive answer.",
             unsupported,
+        )
+    if recited:
+        notices.append(
+            f"{recited} sentence(s) cited a paragraph that does not support them; "
+            "they now cite the retrieved paragraph that does."
         )
     if unsupported:
         notices.append(
@@ -720,9 +737,7 @@ class LLMAnswerer:
                 raise LLMError("the LLM reply held no sentence that could be read")
         except LLMError as e:
             self.breaker.record_failure()
-            yield _fallback(
-                fallback, f"The language model failed ({e}); showing the extractive answer."
-            )
+            yield _fallback(fallback, f"The language model failed ({e}); showing the extractive answer.")
             return
         self.breaker.record_success()
         yield build_answer(question, passages, reply, keys, fallback)

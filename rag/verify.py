@@ -97,9 +97,7 @@ def _fuzzy_in(term: str, bag: set[str]) -> bool:
         return False
     budget = 1 if len(term) <= 6 else 2
     return any(
-        t[:1] == term[:1]
-        and abs(len(t) - len(term)) <= budget
-        and Levenshtein.distance(t, term) <= budget
+        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and Levenshtein.distance(t, term) <= budget
         for t in bag
     )
 
@@ -139,9 +137,7 @@ def _bag(texts: Iterable[str]) -> set[str]:
 def _terms(sentence: str) -> set[str]:
     """Content terms that overlap is measured on; numbers are checked on their own."""
     return {
-        stem(w)
-        for w in words(sentence)
-        if w not in STOPWORDS and w not in _NUMBER_WORDS and not w.isdigit()
+        stem(w) for w in words(sentence) if w not in STOPWORDS and w not in _NUMBER_WORDS and not w.isdigit()
     }
 
 
@@ -154,16 +150,18 @@ def _has_negation(text: str) -> bool:
     return "n't" in folded or any(w in _NEGATIONS for w in words(text))
 
 
-def check_sentence(sentence: str, sources: Sequence[str]) -> Verdict:
-    """Check one sentence against the text of the paragraphs it cites (and their titles).
+def check_sentence(sentence: str, sources: Sequence[str], context: Sequence[str] = ()) -> Verdict:
+    """Check one sentence against the text of the paragraphs it cites.
 
-    A sentence is supported when every number and name it states occurs in the sources
-    (names allowing small spelling differences), it adds no negation the sources lack, and
-    nearly all its content terms occur there (see `MISSING_SHARE`).
+    A sentence is supported when every number and name it states occurs in the sources or
+    their `context` (names allowing small spelling differences), it adds no negation the
+    sources lack, and nearly all its content terms occur in the sources themselves (see
+    `MISSING_SHARE`): repeating an article's title is not support.
 
     Args:
         sentence: One answer sentence, without citation markers.
-        sources: Texts of the cited paragraphs (titles may be included).
+        sources: Texts of the cited paragraphs.
+        context: Texts that may supply names and numbers only (the articles' titles).
 
     Returns:
         A `Verdict`; `supporting` is left empty (see `verify_sentence`).
@@ -174,13 +172,13 @@ def check_sentence(sentence: str, sources: Sequence[str]) -> Verdict:
     if not terms:
         return Verdict(sentence, False, "states nothing that can be checked")
     bag = _bag(sources)
-    missing_numbers = sorted(numbers_in(sentence) - set().union(*(numbers_in(s) for s in sources)))
+    names_bag = bag | _bag(context)
+    stated = set().union(*(numbers_in(s) for s in [*sources, *context]))
+    missing_numbers = sorted(numbers_in(sentence) - stated)
     if missing_numbers:
-        return Verdict(
-            sentence, False, f"number {missing_numbers[0]} is not in the cited paragraphs"
-        )
+        return Verdict(sentence, False, f"number {missing_numbers[0]} is not in the cited paragraphs")
     for name in names_in(sentence):
-        if not (_term_in(name, bag) or _fuzzy_in(stem(name), bag)):
+        if not (_term_in(name, names_bag) or _fuzzy_in(stem(name), names_bag)):
             return Verdict(sentence, False, f"name {name!r} is not in the cited paragraphs")
     if _has_negation(sentence) and not any(_has_negation(s) for s in sources):
         return Verdict(sentence, False, "negates what the cited paragraphs say")
@@ -196,9 +194,7 @@ def check_sentence(sentence: str, sources: Sequence[str]) -> Verdict:
     return Verdict(sentence, True, "", overlap)
 
 
-def verify_sentence(
-    sentence: str, cited_ids: Sequence[str], retrieved: Mapping[str, Passage]
-) -> Verdict:
+def verify_sentence(sentence: str, cited_ids: Sequence[str], retrieved: Mapping[str, Passage]) -> Verdict:
     """Check a sentence against its citations; a citation outside `retrieved` is invalid.
 
     Cited paragraphs that share too little with the sentence are dropped from `supporting`,
@@ -206,24 +202,20 @@ def verify_sentence(
     """
     invalid = [pid for pid in cited_ids if pid not in retrieved]
     if invalid:
-        return Verdict(
-            sentence, False, f"cites {invalid[0]}, which was not retrieved for this question"
-        )
+        return Verdict(sentence, False, f"cites {invalid[0]}, which was not retrieved for this question")
     cited = [retrieved[pid] for pid in dict.fromkeys(cited_ids)]
-    verdict = check_sentence(sentence, [f"{p.title}\n{p.text}" for p in cited])
+    verdict = check_sentence(sentence, [p.text for p in cited], [p.title for p in cited])
     if not verdict.supported:
         return verdict
     terms = _terms(sentence)
     keep = []
     for p in cited:
-        bag = _bag([p.title, p.text])
+        bag = _bag([p.text])
         if sum(_term_in(t, bag) for t in terms) / len(terms) >= MIN_CITATION_SHARE:
             keep.append(p)
     if len(keep) < len(cited):
         # Re-check on the paragraphs that stay: the dropped ones may have held a needed name.
-        narrowed = (
-            check_sentence(sentence, [f"{p.title}\n{p.text}" for p in keep]) if keep else None
-        )
+        narrowed = check_sentence(sentence, [p.text for p in keep], [p.title for p in keep]) if keep else None
         if narrowed is None or not narrowed.supported:
             keep = cited
     return Verdict(sentence, True, "", verdict.overlap, tuple(p.paragraph_id for p in keep))
