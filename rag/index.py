@@ -139,6 +139,7 @@ class ParagraphIndex:
         self._bm25_meta: dict[str, np.ndarray] = {}
         self._bm25_vocab: dict[str, int] = {}
         self._committed: set[str] = set()
+        self._snapshot: tuple[int, int] | None = None  # (inode, mtime) of the loaded snapshot
         self._dim = 0
         self._records: dict[str, Record] = {}
 
@@ -166,6 +167,12 @@ class ParagraphIndex:
                 ) from None
             return client
         self.index_dir.mkdir(parents=True, exist_ok=True)
+        # Chroma shares one client per path in a process, and a client never sees the vectors another
+        # client writes after it loaded them (stale hits; "Error finding id" on filtered queries). So
+        # each index opens its own, and a new one whenever another writer has committed.
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
         return chromadb.PersistentClient(path=str(self.index_dir / "chroma"), settings=chroma_settings)
 
     def _store(self) -> Any:
@@ -408,10 +415,25 @@ class ParagraphIndex:
 
     # -- reading ------------------------------------------------------------------------
 
+    def _snapshot_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self._bm25_dir / "ids.json").stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
     def open_for_reading(self) -> None:
-        """Load the committed BM25 snapshot; raise a clear error if there is none usable."""
+        """Load the committed BM25 snapshot; raise a clear error if there is none usable.
+
+        A snapshot committed since (by an ingest in another process) is picked up on the next call.
+        """
         if self._bm25 is not None:
-            return
+            stamp = self._snapshot_stamp()
+            if stamp is None or stamp == self._snapshot:  # None: a writer is swapping it in right now
+                return
+            self._bm25 = None
+            self._collection = None  # a new client, that sees the rows of the new snapshot
+        stamp = self._snapshot_stamp()
         state = self._read_state()
         if state is None or not (self._bm25_dir / "ids.json").exists():
             if state is not None and not self.writer_active():
@@ -436,6 +458,7 @@ class ParagraphIndex:
         self._bm25_vocab = self._bm25.vocab_dict
         self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
         self._committed = set(self._bm25_ids)
+        self._snapshot = stamp
         self._dim = int(state.get("dim", 384))
         self._store()
 
@@ -512,9 +535,21 @@ class ParagraphIndex:
         n = min(k, len(self._bm25_ids))
         if n == 0:
             return []
-        result = self._call(
-            store.query, query_embeddings=[vector.tolist()], n_results=n, where=where, include=["distances"]
-        )
+        query: dict[str, Any] = {
+            "query_embeddings": [vector.tolist()],
+            "n_results": n,
+            "where": where,
+            "include": ["distances"],
+        }
+        try:
+            result = self._call(store.query, **query)
+        except Exception as e:
+            if self.chroma_url or type(e).__name__ != "InternalError":
+                raise
+            # A filter matched rows that another process wrote after our client loaded (a running
+            # ingest); a new client knows them.
+            self._collection = None
+            result = self._call(self._store().query, **query)
         hits = zip(result["ids"][0], result["distances"][0], strict=True)
         return [(rid, 1.0 - float(d)) for rid, d in hits if rid in self._committed]
 

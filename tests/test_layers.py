@@ -76,7 +76,9 @@ def test_third_party_clients_stay_in_their_module() -> None:
 def test_ui_and_eval_use_only_the_public_api() -> None:
     allowed = {"rag", "rag.engine", "rag.schema", "rag.errors", "rag.citations", "rag.config"}
     for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("eval/*.py")]:
-        if path.name == "tune.py":  # tunes the answerer's own weights, so it reaches inside on purpose
+        # tune.py tunes the answerer's own weights and bench.py times the raw encoder and
+        # corpus reader beside the pipeline: both reach inside on purpose.
+        if path.name in ("tune.py", "bench.py"):
             continue
         for name in _imports(path):
             if name.startswith("rag"):

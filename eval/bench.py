@@ -1,0 +1,611 @@
+"""Benchmarks: cold start, warm query latency, ingest rate, memory and index size, beside the LlamaIndex peer.
+
+Every heavy step runs in a child process of its own (`python -m eval.bench --worker ...`), so
+peak RSS is the child's alone and imports are paid where a user pays them. Figures are medians
+over repeated runs; the machine's load average is recorded beside them, because on a shared
+2-core machine other processes move every wall-clock figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SEEDS = ROOT / "seeds"
+BIG_CORPUS = ROOT.parent / "shared" / "corpora" / "news-2024q1.jsonl"
+SLICE_PARAGRAPHS = 10_000
+RESULT_TAG = "BENCH-RESULT "
+
+# Targets from issue 6, checked against the measured figures at the end of a run.
+TARGETS = {
+    "cold_ask_s": 3.0,
+    "ask_p50_ms_seeds": 20.0,
+    "ask_p50_ms_full": 60.0,
+    "ingest_vs_raw": 0.80,
+    "ingest_full_s": 330.0,
+    "query_rss_mib_full": 1024.0,
+}
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; NaN for no values."""
+    return percentile(values, 50)
+
+
+def ratio(ours: float | None, peer: float | None) -> float | None:
+    """ours / peer, or None when either is missing or the peer is zero."""
+    if ours is None or peer is None or peer == 0 or ours != ours or peer != peer:
+        return None
+    return ours / peer
+
+
+def dir_size_mib(path: Path) -> float:
+    """Bytes under `path` in MiB (0 if it does not exist)."""
+    if not path.exists():
+        return 0.0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+def run_child(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `cmd`; wall seconds, the child's peak RSS (MiB), exit code and its result (if any)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=None, env=env, cwd=ROOT, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    result: dict[str, Any] = {}
+    for line in out.splitlines():
+        if line.startswith(RESULT_TAG):
+            result = json.loads(line[len(RESULT_TAG) :])
+    return {
+        "wall_s": wall,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "code": proc.returncode,
+        "stdout": out,
+        "result": result,
+    }
+
+
+def _worker(kind: str, params: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    run = run_child([sys.executable, "-m", "eval.bench", "--worker", kind, json.dumps(params)], env)
+    if run["code"] != 0:
+        raise RuntimeError(f"bench worker '{kind}' failed with exit code {run['code']}")
+    return run
+
+
+def _emit(result: dict[str, Any]) -> None:
+    print(RESULT_TAG + json.dumps(result), flush=True)
+
+
+def _cpu_s() -> float:
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def worker_prepare(p: dict[str, Any]) -> None:
+    """Export the ONNX model into the shared model folder (a one-time cost, timed apart)."""
+    import rag
+
+    started = time.perf_counter()
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    _ = engine.encoder
+    _emit({"seconds": time.perf_counter() - started})
+
+
+def worker_ingest(p: dict[str, Any]) -> None:
+    """A full ingest into an empty index, as `rag ingest` does it."""
+    import rag
+
+    started = time.perf_counter()
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    report = engine.ingest(progress=True)
+    _emit(
+        {
+            "seconds": time.perf_counter() - started,
+            "sync_seconds": report.seconds,
+            "paragraphs": report.paragraphs,
+            "articles": report.articles,
+            "cpu_s": _cpu_s(),
+        }
+    )
+
+
+def worker_encode(p: dict[str, Any]) -> None:
+    """The encoder alone on the paragraphs ingest would embed, in the same chunks and batch size."""
+    import rag
+    from rag.corpus import load_articles, split_paragraphs
+    from rag.sentences import split_sentences
+
+    try:
+        from rag.index import WRITE_BATCH
+    except ImportError:
+        WRITE_BATCH = 256  # noqa: N806 - the index's chunk size, when it stops exporting it
+
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    loaded = load_articles(engine.settings.corpus_paths)
+    texts = [
+        para.text
+        for a in loaded.articles
+        for para in split_paragraphs(a, engine.settings.min_paragraph_words)
+    ]
+    texts.sort(key=len, reverse=True)  # the order sync() embeds in
+    spans = [split_sentences(t) for t in texts]
+    encoder = engine.encoder
+    encoder.encode_queries(["warm up"])
+    cpu0, started = _cpu_s(), time.perf_counter()
+    for b in range(0, len(texts), WRITE_BATCH):
+        encoder.encode_paragraphs(texts[b : b + WRITE_BATCH], spans[b : b + WRITE_BATCH])
+        if b // WRITE_BATCH % 40 == 0:
+            print(f"encode: {b}/{len(texts)} paragraphs", file=sys.stderr, flush=True)
+    _emit(
+        {
+            "seconds": time.perf_counter() - started,
+            "cpu_s": _cpu_s() - cpu0,
+            "paragraphs": len(texts),
+            "batch_size": engine.settings.embed_batch_size,
+        }
+    )
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def worker_query(p: dict[str, Any]) -> None:
+    """Warm latency of Engine.retrieve() and Engine.ask() over the questions, `passes` times."""
+    import rag
+
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    questions: list[str] = p["questions"]
+    engine.ask(questions[0])  # loads the model, the BM25 snapshot and the HNSW index
+    passes = []
+    for _ in range(p["passes"]):
+        retrieve_ms = [_timed(lambda q=q: engine.retrieve(q)) for q in questions]
+        ask_ms = [_timed(lambda q=q: engine.ask(q)) for q in questions]
+        passes.append({"retrieve": retrieve_ms, "ask": ask_ms})
+    _emit({"passes": passes})
+
+
+def worker_peer_ingest(p: dict[str, Any]) -> None:
+    """The peer's ingest: load the articles, then VectorStoreIndex.from_documents over Chroma."""
+    started = time.perf_counter()
+    from eval import peer
+    from rag.corpus import load_articles
+
+    articles = load_articles([Path(c) for c in p["corpus"].split(",")]).articles
+    chunks = peer.build_index(articles, Path(p["index"]))
+    _emit({"seconds": time.perf_counter() - started, "chunks": chunks, "cpu_s": _cpu_s()})
+
+
+def worker_peer_ask(p: dict[str, Any]) -> None:
+    """The peer's cold start: imports, model and collection load, one retrieval."""
+    from eval import peer
+
+    hits = peer.retrieve(peer.open_retriever(Path(p["index"]), p["k"]), p["questions"][0])
+    _emit({"hits": len(hits)})
+
+
+def worker_peer_query(p: dict[str, Any]) -> None:
+    """The peer's warm retrieval latency over the questions, `passes` times."""
+    from eval import peer
+
+    retriever = peer.open_retriever(Path(p["index"]), p["k"])
+    questions: list[str] = p["questions"]
+    peer.retrieve(retriever, questions[0])
+    passes = []
+    for _ in range(p["passes"]):
+        passes.append({"retrieve": [_timed(lambda q=q: peer.retrieve(retriever, q)) for q in questions]})
+    _emit({"passes": passes})
+
+
+WORKERS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "prepare": worker_prepare,
+    "ingest": worker_ingest,
+    "encode": worker_encode,
+    "query": worker_query,
+    "peer-ingest": worker_peer_ingest,
+    "peer-ask": worker_peer_ask,
+    "peer-query": worker_peer_query,
+}
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def write_slice(src: Path, dest: Path, paragraphs: int, min_words: int) -> tuple[int, int]:
+    """Copy the first articles of `src` (.jsonl) holding `paragraphs` paragraphs into `dest`."""
+    from rag.corpus import load_articles, split_paragraphs
+
+    lines = src.read_text(encoding="utf-8").splitlines()
+    keep: list[str] = []
+    count = 0
+    for article in load_articles([src]).articles:
+        if count >= paragraphs:
+            break
+        lineno = int(article.source.rsplit(":", 1)[1])
+        keep.append(lines[lineno - 1])
+        count += len(split_paragraphs(article, min_words))
+    dest.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return len(keep), count
+
+
+def _latency(passes: list[dict[str, list[float]]], key: str) -> dict[str, float]:
+    """p50/p95 per pass, then the median over passes."""
+    return {
+        "p50_ms": median([percentile(p[key], 50) for p in passes]),
+        "p95_ms": median([percentile(p[key], 95) for p in passes]),
+        "passes": len(passes),
+    }
+
+
+def _log(msg: str) -> None:
+    print(f"bench [{time.strftime('%H:%M:%S')}]: {msg}", file=sys.stderr, flush=True)
+
+
+def _rag_command() -> list[str]:
+    script = Path(sys.executable).parent / "rag"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rag.cli"]
+
+
+def bench_corpus(
+    name: str, corpus: str, work: Path, env: dict[str, str], questions: list[str], plan: dict[str, int]
+) -> dict[str, Any]:
+    """Every figure for one corpus: ours, the peer's, and the ratios."""
+    ours_dir, peer_dir = work / f"ours-{name}", work / f"peer-{name}"
+    base = {"corpus": corpus, "model_dir": env["RAG_MODEL_DIR"]}
+    res: dict[str, Any] = {"corpus": name}
+
+    ingests = []
+    for i in range(plan["ingest"]):
+        shutil.rmtree(ours_dir, ignore_errors=True)
+        _log(f"{name}: ingest {i + 1}/{plan['ingest']}")
+        run = _worker("ingest", {**base, "index": str(ours_dir)}, env)
+        ingests.append({**run["result"], "rss_mib": run["rss_mib"]})
+    paragraphs = ingests[0]["paragraphs"]
+    res["paragraphs"], res["articles"] = paragraphs, ingests[0]["articles"]
+    ingest_s = median([r["seconds"] for r in ingests])
+    res["ingest"] = {
+        "runs": len(ingests),
+        "seconds": ingest_s,
+        "para_per_s": paragraphs / ingest_s,
+        "cpu_s": median([r["cpu_s"] for r in ingests]),
+        "rss_mib": median([r["rss_mib"] for r in ingests]),
+    }
+    res["index_mib"] = dir_size_mib(ours_dir)
+
+    encodes = []
+    for i in range(plan["encode"]):
+        _log(f"{name}: encoder alone {i + 1}/{plan['encode']}")
+        encodes.append(_worker("encode", {**base, "index": str(work / "scratch")}, env)["result"])
+    enc_s = median([r["seconds"] for r in encodes])
+    res["encoder"] = {
+        "runs": len(encodes),
+        "seconds": enc_s,
+        "para_per_s": encodes[0]["paragraphs"] / enc_s,
+        "cpu_s": median([r["cpu_s"] for r in encodes]),
+        "batch_size": encodes[0]["batch_size"],
+    }
+    res["ingest_vs_raw"] = res["ingest"]["para_per_s"] / res["encoder"]["para_per_s"]
+
+    _log(f"{name}: peer ingest")
+    shutil.rmtree(peer_dir, ignore_errors=True)
+    run = _worker("peer-ingest", {"corpus": corpus, "index": str(peer_dir)}, env)
+    res["peer_ingest"] = {**run["result"], "rss_mib": run["rss_mib"]}
+    res["peer_index_mib"] = dir_size_mib(peer_dir)
+
+    # Cold starts alternate ours / peer, so a burst of load hits both alike.
+    ask_cmd = [*_rag_command(), "ask", questions[0], "--json", "--corpus", corpus, "--index", str(ours_dir)]
+    peer_cmd = [
+        sys.executable,
+        "-m",
+        "eval.bench",
+        "--worker",
+        "peer-ask",
+        json.dumps({"index": str(peer_dir), "k": 5, "questions": questions[:1]}),
+    ]
+    cold: list[dict[str, Any]] = []
+    peer_cold: list[dict[str, Any]] = []
+    run_child(ask_cmd, env)  # page cache warm-up, not counted
+    for i in range(plan["cold"]):
+        _log(f"{name}: cold start {i + 1}/{plan['cold']}")
+        cold.append(run_child(ask_cmd, env))
+        peer_cold.append(run_child(peer_cmd, env))
+    if any(c["code"] for c in cold + peer_cold):
+        raise RuntimeError(
+            f"a cold-start run on {name} failed: exit codes {[c['code'] for c in cold + peer_cold]}"
+        )
+    res["cold_ask"] = {
+        "runs": len(cold),
+        "seconds": median([c["wall_s"] for c in cold]),
+        "rss_mib": median([c["rss_mib"] for c in cold]),
+    }
+    res["peer_cold"] = {
+        "runs": len(peer_cold),
+        "seconds": median([c["wall_s"] for c in peer_cold]),
+        "rss_mib": median([c["rss_mib"] for c in peer_cold]),
+    }
+
+    _log(f"{name}: warm queries ({len(questions)} questions x {plan['passes']} passes)")
+    run = _worker(
+        "query", {**base, "index": str(ours_dir), "questions": questions, "passes": plan["passes"]}, env
+    )
+    passes = run["result"]["passes"]
+    res["retrieve"] = _latency(passes, "retrieve")
+    res["ask"] = _latency(passes, "ask")
+    res["query_rss_mib"] = run["rss_mib"]
+    _log(f"{name}: peer warm queries")
+    run = _worker(
+        "peer-query", {"index": str(peer_dir), "k": 5, "questions": questions, "passes": plan["passes"]}, env
+    )
+    res["peer_retrieve"] = _latency(run["result"]["passes"], "retrieve")
+    res["peer_query_rss_mib"] = run["rss_mib"]
+
+    res["ratios"] = {
+        "cold_start": ratio(res["cold_ask"]["seconds"], res["peer_cold"]["seconds"]),
+        "retrieve_p50": ratio(res["retrieve"]["p50_ms"], res["peer_retrieve"]["p50_ms"]),
+        "ingest_time": ratio(res["ingest"]["seconds"], res["peer_ingest"]["seconds"]),
+        "query_rss": ratio(res["query_rss_mib"], res["peer_query_rss_mib"]),
+    }
+    return res
+
+
+def check_targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target the run measured."""
+    checks: list[tuple[str, str, bool | None]] = []
+    t = TARGETS
+    for name, r in results.items():
+        cold = r["cold_ask"]["seconds"]
+        checks.append(
+            (f"cold `rag ask` <= {t['cold_ask_s']} s ({name})", f"{cold:.2f} s", cold <= t["cold_ask_s"])
+        )
+    if "seeds" in results:
+        v = results["seeds"]["ask"]["p50_ms"]
+        checks.append(
+            (
+                f"warm ask() p50 <= {t['ask_p50_ms_seeds']:.0f} ms (seeds)",
+                f"{v:.1f} ms",
+                v <= t["ask_p50_ms_seeds"],
+            )
+        )
+    for name, r in results.items():
+        if name == "seeds":
+            continue
+        v = r["ingest_vs_raw"]
+        checks.append(
+            (
+                f"ingest >= {t['ingest_vs_raw']:.0%} of raw encoder ({name})",
+                f"{v:.0%}",
+                v >= t["ingest_vs_raw"],
+            )
+        )
+    if "full" in results:
+        r = results["full"]
+        checks.append(
+            (
+                f"warm ask() p50 <= {t['ask_p50_ms_full']:.0f} ms (full)",
+                f"{r['ask']['p50_ms']:.1f} ms",
+                r["ask"]["p50_ms"] <= t["ask_p50_ms_full"],
+            )
+        )
+        s = r["ingest"]["seconds"]
+        checks.append(
+            (
+                f"whole corpus ingest <= {t['ingest_full_s']:.0f} s",
+                f"{s:.0f} s ({r['ingest']['para_per_s']:.0f} para/s)",
+                s <= t["ingest_full_s"],
+            )
+        )
+        m = r["query_rss_mib"]
+        checks.append(
+            (
+                f"query RSS <= {t['query_rss_mib_full']:.0f} MiB (full)",
+                f"{m:.0f} MiB",
+                m <= t["query_rss_mib_full"],
+            )
+        )
+    return checks
+
+
+def _f(v: float | None, fmt: str = ".1f") -> str:
+    return "-" if v is None or v != v else format(v, fmt)
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    """Markdown tables: ours, the peer's, the ratios, and the targets."""
+    names = list(results)
+    head = "| | " + " | ".join(f"{n} ({results[n]['paragraphs']:,} paragraphs)" for n in names) + " |"
+    sep = "|---|" + "---|" * len(names)
+
+    def row(label: str, cell: Callable[[dict[str, Any]], str]) -> str:
+        return f"| {label} | " + " | ".join(cell(results[n]) for n in names) + " |"
+
+    lines = [
+        "**Ours** (rag)",
+        "",
+        head,
+        sep,
+        row("cold `rag ask --json` (s)", lambda r: _f(r["cold_ask"]["seconds"], ".2f")),
+        row(
+            "warm retrieve() p50 / p95 (ms)",
+            lambda r: f"{_f(r['retrieve']['p50_ms'])} / {_f(r['retrieve']['p95_ms'])}",
+        ),
+        row("warm ask() p50 / p95 (ms)", lambda r: f"{_f(r['ask']['p50_ms'])} / {_f(r['ask']['p95_ms'])}"),
+        row("ingest (s)", lambda r: _f(r["ingest"]["seconds"])),
+        row("ingest (paragraphs/s)", lambda r: _f(r["ingest"]["para_per_s"], ".0f")),
+        row("encoder alone (paragraphs/s)", lambda r: _f(r["encoder"]["para_per_s"], ".0f")),
+        row("ingest / encoder alone", lambda r: _f(r["ingest_vs_raw"], ".0%")),
+        row("peak RSS, query process (MiB)", lambda r: _f(r["query_rss_mib"], ".0f")),
+        row("peak RSS, cold ask (MiB)", lambda r: _f(r["cold_ask"]["rss_mib"], ".0f")),
+        row("index on disk (MiB)", lambda r: _f(r["index_mib"])),
+        "",
+        "**Peer** (LlamaIndex default: VectorStoreIndex + Chroma + SentenceSplitter, same MiniLM via sentence-transformers)",
+        "",
+        head,
+        sep,
+        row("chunks", lambda r: f"{r['peer_ingest']['chunks']:,}"),
+        row("cold start: load + one retrieval (s)", lambda r: _f(r["peer_cold"]["seconds"], ".2f")),
+        row(
+            "warm retrieve p50 / p95 (ms)",
+            lambda r: f"{_f(r['peer_retrieve']['p50_ms'])} / {_f(r['peer_retrieve']['p95_ms'])}",
+        ),
+        row("ingest (s)", lambda r: _f(r["peer_ingest"]["seconds"])),
+        row("peak RSS, query process (MiB)", lambda r: _f(r["peer_query_rss_mib"], ".0f")),
+        row("index on disk (MiB)", lambda r: _f(r["peer_index_mib"])),
+        "",
+        "**Ours / peer**",
+        "",
+        head,
+        sep,
+        row("cold start", lambda r: _f(r["ratios"]["cold_start"], ".2f")),
+        row("warm retrieval p50", lambda r: _f(r["ratios"]["retrieve_p50"], ".2f")),
+        row("ingest time", lambda r: _f(r["ratios"]["ingest_time"], ".2f")),
+        row("query RSS", lambda r: _f(r["ratios"]["query_rss"], ".2f")),
+        "",
+        "**Targets**",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for target, measured, met in check_targets(results):
+        lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
+    return "\n".join(lines)
+
+
+def _environment(env: dict[str, str]) -> dict[str, Any]:
+    import platform
+    from importlib.metadata import version
+
+    def v(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except Exception:
+            return "-"
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "packages": {
+            p: v(p)
+            for p in (
+                "onnxruntime",
+                "chromadb",
+                "bm25s",
+                "llama-index-core",
+                "sentence-transformers",
+                "torch",
+            )
+        },
+        "rag_env": {k: val for k, val in env.items() if k.startswith("RAG_") and "KEY" not in k},
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    """`rag bench`: run every benchmark, print the tables, write JSON to the results folder."""
+    from eval.run import load_gold
+
+    quick = bool(getattr(args, "quick", False))
+    big = Path(args.corpus) if getattr(args, "corpus", None) else BIG_CORPUS
+    out = Path(args.out) if getattr(args, "out", None) else HERE / "bench-results"
+    keep = bool(getattr(args, "index", None))
+    work = Path(args.index) if keep else Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "RAG_PROGRESS": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env.setdefault("RAG_MODEL_DIR", str(Path(tempfile.gettempdir()) / "rag-bench-models"))
+    env.pop("RAG_CORPUS", None)
+    env.pop("RAG_INDEX_DIR", None)
+    questions = [g.question for g in load_gold()]
+    plan = (
+        {"ingest": 2, "encode": 2, "cold": 3, "passes": 1}
+        if quick
+        else {"ingest": 3, "encode": 3, "cold": 5, "passes": 3}
+    )
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        prep = _worker(
+            "prepare",
+            {"corpus": str(SEEDS), "index": str(work / "scratch"), "model_dir": env["RAG_MODEL_DIR"]},
+            env,
+        )
+        _log(f"model ready in {prep['result']['seconds']:.1f} s ({env['RAG_MODEL_DIR']})")
+        corpora: list[tuple[str, str, dict[str, int]]] = [("seeds", str(SEEDS), plan)]
+        if quick:
+            pass
+        elif not big.exists():
+            _log(f"{big} is absent: the slice and the whole corpus are skipped")
+        else:
+            slice_path = work / "news-slice.jsonl"
+            arts, paras = write_slice(big, slice_path, SLICE_PARAGRAPHS, 3)
+            _log(f"slice: {arts} articles, {paras} paragraphs -> {slice_path}")
+            corpora.append(("slice", f"{SEEDS},{slice_path}", plan))
+            corpora.append(("full", f"{SEEDS},{big}", {**plan, "ingest": 1, "encode": 1}))
+        for name, corpus, p in corpora:
+            results[name] = bench_corpus(name, corpus, work, env, questions, p)
+            _log(f"{name} done ({time.perf_counter() - started:.0f} s so far)")
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    table = render(results)
+    print(table)
+    report = {
+        "timestamp": time.strftime("%Y%m%d-%H%M%S"),
+        "quick": quick,
+        "seconds": time.perf_counter() - started,
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg(),
+        "environment": _environment(env),
+        "plan": plan,
+        "results": results,
+        "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in check_targets(results)],
+        "table": table,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{report['timestamp']}{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(report, indent=1))
+    print(f"\nload average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}; results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        WORKERS[sys.argv[2]](json.loads(sys.argv[3]))
+    else:
+        from rag.cli import main as rag_main
+
+        sys.exit(rag_main(["bench", *sys.argv[1:]]))
