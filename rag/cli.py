@@ -78,7 +78,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(f"ingested {report.summary()}", file=sys.stderr)
     status = engine.status()
     if status:
-        print(f"{status.articles} articles, {status.paragraphs} paragraphs. Ask a question; empty line or Ctrl-D quits.")
+        print(
+            f"{status.articles} articles, {status.paragraphs} paragraphs. Ask a question; empty line or Ctrl-D quits."
+        )
     conversation = Conversation()
     while True:
         try:
@@ -109,7 +111,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     state = "complete" if status.complete else "INCOMPLETE (run `rag ingest`)"
     writer = ", an ingest is running" if status.writer_active else ""
-    print(f"{status.articles} articles, {status.paragraphs} paragraphs, {state}{writer}; updated {status.updated_at}")
+    print(
+        f"{status.articles} articles, {status.paragraphs} paragraphs, {state}{writer}; updated {status.updated_at}"
+    )
     return 0
 
 

@@ -259,8 +259,11 @@ def answer_extractive(
     for rec in records:
         sims = rec.sentence_vectors @ retrieved.query_vector
         paragraph_cover = sum(w for t, w in weights.items() if _matches(t, rec.terms)) / total
+        heading = _is_heading(rec.text)
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
+            if heading:  # a section heading names a topic; it never answers a question
+                continue
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if _matches(t, bag)}
@@ -273,6 +276,8 @@ def answer_extractive(
                 + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
             )
             candidates.append(c)
+    if not candidates:
+        return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)
     candidates.sort(key=lambda c: -c.score)
     best = candidates[0]
     if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
@@ -368,6 +373,14 @@ def _cited_answer(
         citations=tuple(sorted(citations.values(), key=lambda c: c.key)),
         passages=tuple(retrieved.passages),
         mode="extractive",
+    )
+
+
+def _is_heading(text: str) -> bool:
+    """A paragraph that is a section heading: a few words with no closing punctuation."""
+    stripped = text.rstrip()
+    return len(stripped.split()) <= 10 and not stripped.endswith(
+        (".", "?", "!", "\u201d", '"', ":", "\u2019")
     )
 
 
