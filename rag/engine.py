@@ -117,9 +117,7 @@ class Engine:
             h.update(f"{f}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 
-    def ingest(
-        self, paths: Sequence[Path | str] | None = None, progress: bool = True
-    ) -> SyncReport:
+    def ingest(self, paths: Sequence[Path | str] | None = None, progress: bool = True) -> SyncReport:
         """Make the index hold exactly the articles under `paths` (default: the corpus setting)."""
         roots = [Path(p) for p in paths] if paths else self.settings.corpus_paths
         loaded = load_articles(roots)
@@ -146,6 +144,7 @@ class Engine:
             status is None
             or not status.complete
             or self.index.corpus_record() != self.corpus_signature()
+            or (self.settings.chroma_url and self.index.count() < status.paragraphs)
         ):
             return self.ingest(progress=progress)
         return None
@@ -158,9 +157,7 @@ class Engine:
     def _check_question(self, question: str) -> str:
         if not isinstance(question, str):
             raise QuestionError(f"the question must be text, got {type(question).__name__}")
-        cleaned = "".join(
-            ch for ch in question if ch in "\n\t" or unicodedata.category(ch)[0] != "C"
-        ).strip()
+        cleaned = "".join(ch for ch in question if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
         if not cleaned:
             raise QuestionError("the question is empty; type a question about the articles")
         limit = self.settings.max_question_chars
@@ -297,8 +294,26 @@ class Engine:
 
 
 _FOLLOW_UP = (
-    "he", "she", "him", "her", "his", "they", "them", "their", "it", "its", "this", "that",
-    "there", "these", "those", "and", "also", "what about", "how about", "same",
+    "he",
+    "she",
+    "him",
+    "her",
+    "his",
+    "they",
+    "them",
+    "their",
+    "it",
+    "its",
+    "this",
+    "that",
+    "there",
+    "these",
+    "those",
+    "and",
+    "also",
+    "what about",
+    "how about",
+    "same",
 )
 
 

@@ -157,13 +157,26 @@ def _has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
         return bool(re.search(r"\d", sentence)) or any(w in _NUMBER_WORDS for w in words(sentence))
     if kind == "date":
         return bool(_DATE.search(sentence))
-    if kind == "person":  # a name-like word the question does not already contain
+    if kind == "person":  # a name-like word outside the names the question already contains
         return any(
             stem(w) not in question_terms and _name_like(m.group(0))
-            for m in _CAPITALISED.finditer(sentence, 1)
+            for run in _capitalised_runs(sentence)
+            if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
+            for m in run
             for w in words(m.group(0))
         )
     return False
+
+
+def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
+    """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
+    runs: list[list[re.Match[str]]] = []
+    for m in _CAPITALISED.finditer(sentence, 1):
+        if runs and sentence[runs[-1][-1].end() : m.start()] == " ":
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return runs
 
 
 _NOT_NAMES = frozenset(

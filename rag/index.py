@@ -287,10 +287,12 @@ class ParagraphIndex:
         started = time.perf_counter()
         report = SyncReport(articles=len(corpus))
         with self._writer_lock():
-            previous = self._read_state() or {}
-            self._write_state(**{**previous, "complete": False, "started_at": _now()})
+            # Reach the store before marking the index incomplete: an unreachable Chroma server
+            # must not turn a good committed index into an "interrupted" one.
             store = self._store()
             existing = set(self._call(store.get, include=[])["ids"])
+            previous = self._read_state() or {}
+            self._write_state(**{**previous, "complete": False, "started_at": _now()})
             wanted: dict[str, tuple[Article, Paragraph]] = {}
             for article, paragraphs in corpus:
                 for p in paragraphs:
@@ -460,7 +462,17 @@ class ParagraphIndex:
         self._committed = set(self._bm25_ids)
         self._snapshot = stamp
         self._dim = int(state.get("dim", 384))
-        self._store()
+        store = self._store()
+        if self.chroma_url:
+            # The BM25 snapshot and state live here, the vectors on the server: a server that was
+            # reset or swapped must not pass for an index that simply finds nothing.
+            rows = int(self._call(store.count))
+            if rows < len(self._committed):
+                self._bm25 = None
+                raise IndexIncompleteError(
+                    f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
+                    f"{len(self._committed)} paragraphs (was it reset?); run `rag ingest` to restore them"
+                )
 
     @property
     def vocabulary(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ import ipaddress
 import sys
 import threading
 import traceback
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,7 +178,7 @@ class ChatPage:
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one turn: yields (textbox, chat, state, sources, status) as the answer grows."""
         state = state or ChatState()
-        shown = question or ""
+        shown = printable(question or "")  # what the engine answers: no NUL, ESC, bidi overrides
         limit = self.engine.settings.max_question_chars
         if len(shown) > limit:  # the engine refuses it; do not echo megabytes back either
             shown = shown[:limit] + "…"
@@ -296,6 +297,11 @@ def list_articles(engine: Engine) -> list[tuple[str, str]]:
         rows = index.article_rows(aid)
         out.append((aid, rows[0].title if rows and rows[0].title else aid))
     return out
+
+
+def printable(text: str) -> str:
+    """`text` without control and format characters (as `Engine` cleans a question), but newlines and tabs."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
 
 
 def _message(role: str, content: str) -> dict[str, Any]:
