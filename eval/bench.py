@@ -373,6 +373,11 @@ def bench_corpus(
         "peer-query", {"index": str(peer_dir), "k": 5, "questions": questions, "passes": plan["passes"]}, env
     )
     res["peer_retrieve"] = _latency(run["result"]["passes"], "retrieve")
+    res["samples_ms"] = {  # every warm query, for the latency plot
+        "ask": [round(x, 3) for p in passes for x in p["ask"]],
+        "retrieve": [round(x, 3) for p in passes for x in p["retrieve"]],
+        "peer retrieve": [round(x, 3) for p in run["result"]["passes"] for x in p["retrieve"]],
+    }
     res["peer_query_rss_mib"] = run["rss_mib"]
 
     res["ratios"] = {
@@ -506,6 +511,32 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot_latency(results: dict[str, dict[str, Any]], path: Path) -> None:
+    """Warm-query latency distributions (ours: retrieve, ask; peer: retrieve), one panel per corpus."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in results if results[n].get("samples_ms")]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        samples = results[name]["samples_ms"]
+        labels = list(samples)
+        ax.boxplot([samples[k] for k in labels], whis=(5, 95), showfliers=True, flierprops={"markersize": 2})
+        ax.set_xticks(range(1, len(labels) + 1), labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.set_title(f"{name}: {results[name]['paragraphs']:,} paragraphs")
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("warm query latency (box: p25-p75, whiskers: p5-p95)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _environment(env: dict[str, str]) -> dict[str, Any]:
     import platform
     from importlib.metadata import version
@@ -598,6 +629,7 @@ def main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{report['timestamp']}{'-quick' if quick else ''}.json"
     path.write_text(json.dumps(report, indent=1))
+    plot_latency(results, path.with_suffix(".png"))
     print(f"\nload average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}; results: {path}")
     return 0
 

@@ -68,3 +68,7 @@ def test_quick_bench_on_the_seeds_writes_every_figure(tmp_path: Path, model_dir:
     assert seeds["peer_ingest"]["chunks"] > 0 and seeds["peer_retrieve"]["p50_ms"] > 0
     assert all(v is not None for v in seeds["ratios"].values())
     assert {t["target"] for t in report["targets"]} >= {"cold `rag ask` <= 3.0 s (seeds)"}
+    # Every warm query is kept, and drawn as a latency distribution beside the JSON.
+    assert len(seeds["samples_ms"]["ask"]) == len(seeds["samples_ms"]["peer retrieve"]) > 80
+    png = report_path.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
