@@ -402,4 +402,10 @@ def _with_context(c: _Candidate) -> str:
     s, e = c.record.sentence_spans[c.index]
     if c.index > 0 and (len(c.text.split()) < 7 or _PRONOUN_START.match(c.text)):
         s = c.record.sentence_spans[c.index - 1][0]
-    return c.record.text[s:e]
+    kicker = _KICKER.match(c.record.text, s, e)
+    return c.record.text[kicker.end() if kicker else s : e]
+
+
+# A page's all-caps label run into the first sentence: "ANALYSIS FROM The closed-door talks...".
+# Two or three all-caps words, or one with a colon ("EXCLUSIVE:"); never "NATO Secretary...".
+_KICKER = re.compile(r"(?:(?:[A-Z]{3,}\s+){2,3}|[A-Z]{2,}[:|]\s+)(?=[A-Z][a-z])")

@@ -73,3 +73,31 @@ def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engin
             assert c.key == first_keys[c.paragraph_id]
         else:
             assert c.key > max(first_keys.values())
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quoted"),
+    [
+        ("ANALYSIS FROM The closed-door talks", "The closed-door talks"),
+        ("EXCLUSIVE: Putin said", "Putin said"),
+        ("NATO Secretary General Mark Rutte said", "NATO Secretary General Mark Rutte said"),
+        ("US EU talks resumed", "US EU talks resumed"),
+        ("The NATO SUMMIT ended", "The NATO SUMMIT ended"),
+    ],
+)
+def test_an_all_caps_label_before_the_first_sentence_is_not_quoted(sentence: str, quoted: str) -> None:
+    from rag.extractive import _KICKER
+
+    m = _KICKER.match(sentence)
+    assert sentence[m.end() if m else 0 :] == quoted
+
+
+def test_the_quote_skips_the_kicker_and_stays_verbatim(seeds_engine: rag.Engine) -> None:
+    # Seed 000 runs "ANALYSIS FROM" into its first paragraph.
+    answer = seeds_engine.ask(
+        "Who is Vladimir Putin's envoy that held closed-door talks with U.S. representatives in Florida?",
+        llm=False,
+    )
+    assert "ANALYSIS FROM" not in answer.text
+    for c in answer.citations:
+        assert c.quote in c.text and not c.quote.startswith("ANALYSIS")
