@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_openai import free_port
 
 import rag
 from eval.run import load_gold
@@ -27,12 +27,6 @@ SEEDS = ROOT / "seeds"
 CHROMA = Path(sys.executable).parent / "chroma"
 START_DEADLINE = 60.0  # seconds for `chroma run` to answer its heartbeat
 CLI_TIMEOUT = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ChromaServer:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, Reply
+from fake_openai import FakeOpenAI, Reply, free_port
 
 from rag.engine import Engine
 from rag.schema import Answer
@@ -31,19 +31,11 @@ from ui.app import build_app, launch
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 GOLD = ROOT / "eval" / "gold.jsonl"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WAIT_MS = 60_000
 CALL_TIMEOUT_S = 60.0
 CLIENTS = 8
 QUESTIONS = 200
 META = re.compile(r'<div class="rag-meta">[^<]*</div>')  # timings differ from run to run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -437,20 +429,6 @@ INJECTED = (
     "900 million",
     "DAN",
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y chromium` (make test does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.mark.browser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import gradio as gr
 import httpx
 import pytest
+from fake_openai import free_port
 
 from rag.engine import Engine
 from rag.errors import ConfigError, IndexMissingError
@@ -214,12 +214,6 @@ def test_parse_auth() -> None:
     for bad in ("ann", "ann:", ":pw"):
         with pytest.raises(ConfigError, match="user:password"):
             parse_auth(bad)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow
