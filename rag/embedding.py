@@ -75,18 +75,26 @@ def ensure_onnx_model(cache_dir: Path, quantize: bool = False) -> Path:
 
 
 def _quantize(fp32: Path, target: Path) -> None:
+    import logging
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Per-channel scales keep the vectors within cos 0.99 of float32 (per-tensor: 0.96).
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    quantize_dynamic(
-        str(fp32),
-        str(tmp),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for image models
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
     os.replace(tmp, target)
 
 
@@ -96,7 +104,9 @@ def _export_onnx(model_dir: Path, target: Path) -> None:
 
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the user's ingest output
     # Eager attention exports as plain MatMul/Softmax, which onnxruntime's optimizer fuses
     # into its Attention kernel; the SDPA export does not fuse.
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")
@@ -217,6 +227,15 @@ class OnnxEncoder:
             )[0]
             for row, i in enumerate(idx):
                 out[i] = hidden[row, : len(sequences[i])]
+        return out
+
+    def sequence_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per model call that `encode_paragraphs` makes for `texts`, [CLS]/[SEP] included."""
+        window = MAX_TOKENS - 2
+        out = []
+        for enc in self._tok.encode_batch(list(dict.fromkeys(texts)), add_special_tokens=False):
+            n = max(1, len(enc.ids))
+            out.extend(min(window, n - w) + 2 for w in range(0, n, window))
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -80,6 +80,14 @@ def test_long_paragraph_is_encoded_whole_in_windows(encoder: OnnxEncoder) -> Non
     assert not np.allclose(sents[-1], vecs[0], atol=1e-3)
 
 
+def test_sequence_lengths_count_every_window_once(encoder: OnnxEncoder) -> None:
+    long = " ".join(PARAGRAPHS * 12)
+    lengths = encoder.sequence_lengths([long, PARAGRAPHS[0], long])  # the repeat is encoded once
+    n = len(encoder._tok.encode(long, add_special_tokens=False).ids)
+    assert sum(lengths[:-1]) == n + 2 * (len(lengths) - 1) and max(lengths) == 256
+    assert lengths[-1] == len(encoder._tok.encode(PARAGRAPHS[0], add_special_tokens=False).ids) + 2
+
+
 def test_empty_input_and_bad_batch_size(encoder: OnnxEncoder, model_dir: Path) -> None:
     vecs, sents = encoder.encode_paragraphs([], [])
     assert vecs.shape == (0, 384) and sents == []

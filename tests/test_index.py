@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
@@ -51,6 +52,30 @@ def test_ingest_then_reingest_embeds_nothing(engine: rag.Engine) -> None:
     assert len(engine.encoder.embedded) == embedded  # type: ignore[attr-defined]
     assert engine.index.count() == 79 and engine.index.bm25_count() == 79
     assert "0 added" in second.summary()
+
+
+def test_text_repeated_across_write_batches_is_embedded_once(
+    engine: rag.Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same dispatch under three names: its paragraphs land in different write batches,
+    # and a later batch reuses the vectors an earlier one stored.
+    wire = (corpus / "001_15444799d16b97f2.txt").read_text(encoding="utf-8")
+    for name in ("wire-a", "wire-b"):
+        (corpus / f"{name}.txt").write_text(wire.replace("\n", "\n\n", 1) + "\nFiled by " + name + ".\n")
+    import rag.index as index_module
+
+    monkeypatch.setattr(index_module, "WRITE_BATCH", 7)
+    report = engine.ingest(progress=False)
+    texts = engine.encoder.embedded  # type: ignore[attr-defined]
+    assert len(texts) == len(set(texts)) == report.embedded < report.paragraphs
+    assert engine.index.count() == report.paragraphs == engine.index.bm25_count()
+    got = engine.index._store().get(include=["documents", "embeddings"])
+    by_text: dict[str, list[object]] = {}
+    for doc, emb in zip(got["documents"], got["embeddings"], strict=True):
+        by_text.setdefault(doc, []).append(emb)
+    repeated = [v for v in by_text.values() if len(v) == 3]
+    assert len(repeated) >= 10
+    assert all(np.allclose(v[0], v[1], atol=1e-6) and np.allclose(v[0], v[2], atol=1e-6) for v in repeated)
 
 
 def test_edited_article_reembeds_only_changed_paragraphs(engine: rag.Engine, corpus: Path) -> None:
