@@ -6,7 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -229,14 +229,23 @@ class OnnxEncoder:
                 out[i] = hidden[row, : len(sequences[i])]
         return out
 
+    def _windows(self, encodings: Sequence[Any]) -> tuple[list[list[int]], list[int]]:
+        """Model inputs for whole paragraphs: each cut into windows of the model's length, with
+        [CLS]/[SEP]; and for each window the index of the paragraph it belongs to."""
+        window = MAX_TOKENS - 2
+        seqs: list[list[int]] = []
+        owners: list[int] = []
+        for u, enc in enumerate(encodings):
+            ids = enc.ids or [self._unk]
+            for w in range(0, len(ids), window):
+                seqs.append([self._cls, *ids[w : w + window], self._sep])
+                owners.append(u)
+        return seqs, owners
+
     def sequence_lengths(self, texts: Sequence[str]) -> list[int]:
         """Tokens per model call that `encode_paragraphs` makes for `texts`, [CLS]/[SEP] included."""
-        window = MAX_TOKENS - 2
-        out = []
-        for enc in self._tok.encode_batch(list(dict.fromkeys(texts)), add_special_tokens=False):
-            n = max(1, len(enc.ids))
-            out.extend(min(window, n - w) + 2 for w in range(0, n, window))
-        return out
+        encodings = self._tok.encode_batch(list(dict.fromkeys(texts)), add_special_tokens=False)
+        return [len(s) for s in self._windows(encodings)[0]]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         seqs = []
@@ -261,14 +270,7 @@ class OnnxEncoder:
         source = [first.setdefault((t, tuple(sp)), i) for i, (t, sp) in enumerate(pairs)]
         unique = sorted(set(source))
         encodings = self._tok.encode_batch([texts[i] for i in unique], add_special_tokens=False)
-        window = MAX_TOKENS - 2
-        seqs: list[list[int]] = []
-        owners: list[int] = []
-        for u, enc in enumerate(encodings):
-            ids = enc.ids or [self._unk]
-            for w in range(0, len(ids), window):
-                seqs.append([self._cls, *ids[w : w + window], self._sep])
-                owners.append(u)
+        seqs, owners = self._windows(encodings)
         hidden = self._run(seqs)
         states_by_para: list[list[np.ndarray]] = [[] for _ in unique]
         for owner, h in zip(owners, hidden, strict=True):

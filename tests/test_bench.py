@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval import bench
+from eval import bench, bench_report
 
 
 def test_percentiles_interpolate_and_handle_no_values() -> None:
@@ -46,11 +46,11 @@ def _fake_results(cold: float, ask_p50: float) -> dict[str, dict[str, object]]:
 
 
 def test_targets_are_judged_from_the_figures() -> None:
-    met = {t: ok for t, _, ok in bench.check_targets(_fake_results(cold=1.5, ask_p50=9.0))}
+    met = {t: ok for t, _, ok in bench_report.check_targets(_fake_results(cold=1.5, ask_p50=9.0))}
     assert met == {"cold `rag ask` <= 3.0 s (seeds)": True, "warm ask() p50 <= 20 ms (seeds)": True}
-    missed = {t: ok for t, _, ok in bench.check_targets(_fake_results(cold=4.0, ask_p50=25.0))}
+    missed = {t: ok for t, _, ok in bench_report.check_targets(_fake_results(cold=4.0, ask_p50=25.0))}
     assert not any(missed.values())
-    table = bench.render(_fake_results(cold=1.5, ask_p50=9.0))
+    table = bench_report.render(_fake_results(cold=1.5, ask_p50=9.0))
     assert "| cold start | 0.12 |" in table and "| no |" not in table
 
 
