@@ -267,11 +267,18 @@ def answer_extractive(
     weights = {t: idf(t) for t in shape.terms}
     total = sum(weights.values()) or 1.0
     qterms = set(shape.terms)
+    # Terms the corpus never uses count as covered by what retrieval searched instead ("beijing"
+    # by "china"); spelling variants are matched by `_matches` itself.
+    instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in shape.terms}
+
+    def covers(t: str, bag: frozenset[str] | set[str]) -> bool:
+        return _matches(t, bag) or not instead[t].isdisjoint(bag)
+
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
     candidates: list[_Candidate] = []
     for rec in records:
         sims = rec.sentence_vectors @ retrieved.query_vector
-        paragraph_cover = sum(w for t, w in weights.items() if _matches(t, rec.terms)) / total
+        paragraph_cover = sum(w for t, w in weights.items() if covers(t, rec.terms)) / total
         heading = _is_heading(rec.text)
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
@@ -279,7 +286,7 @@ def answer_extractive(
                 continue
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
-            c.covered = {t for t in shape.terms if _matches(t, bag)}
+            c.covered = {t for t in shape.terms if covers(t, bag)}
             c.has_kind = _has_kind(shape.kind, text, qterms)
             c.score = (
                 tuning.w_similarity * c.similarity

@@ -10,6 +10,7 @@ import numpy as np
 
 from rag.embedding import Encoder
 from rag.index import ParagraphIndex, Record
+from rag.places import place_aliases
 from rag.schema import Passage
 from rag.terms import STOPWORDS, stem, words
 
@@ -100,10 +101,16 @@ class HybridRetriever:
         self._variants: SpellingVariants | None = None
 
     def known_term(self, term: str) -> bool:
-        """Whether a stemmed term, or a spelling variant of it, occurs anywhere in the corpus."""
+        """Whether a stemmed term, a spelling variant or another name of the same place ("beijing"
+        for "china") occurs anywhere in the corpus."""
         if self._variants is None:
             self._variants = SpellingVariants(self.index.vocabulary)
-        return term in self.index.vocabulary or bool(self._variants.variants(term))
+        vocab = self.index.vocabulary
+        return (
+            term in vocab
+            or bool(self._variants.variants(term))
+            or any(a in vocab for a in place_aliases(term))
+        )
 
     def query_terms(self, question: str) -> tuple[list[str], dict[str, list[str]]]:
         """Stemmed BM25 terms of the question, with spelling variants of names and unknown words."""
@@ -123,6 +130,8 @@ class HybridRetriever:
             terms.append(t)
             if w in capitalised or t not in vocab:
                 extra = self._variants.variants(t)
+                if t not in vocab:  # a place the corpus names another way: "Beijing" -> "china"
+                    extra += [a for a in sorted(place_aliases(t)) if a in vocab and a not in extra]
                 if extra:
                     expansions[t] = extra
                     terms.extend(extra)

@@ -62,6 +62,19 @@ def test_spelling_variant_of_a_name_still_answers(seeds_engine: rag.Engine) -> N
     assert any("Dmitriev" in c.text for c in answer.citations)
 
 
+def test_a_capital_standing_for_its_country_still_answers(seeds_engine: rag.Engine) -> None:
+    # The seeds never write "Beijing"; they write "China". A question in the news idiom answers.
+    answer = seeds_engine.ask("What high-tech goods has Moscow come to rely on Beijing for?", llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert "China for electronics" in answer.text
+
+
+def test_a_capital_of_a_country_the_articles_never_name_abstains(seeds_engine: rag.Engine) -> None:
+    answer = seeds_engine.ask("What did Canberra say about the talks?", llm=False)
+    assert answer.abstained
+    assert answer.abstain_reason == "The articles do not mention Canberra."
+
+
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
     conversation = rag.Conversation()
     first = seeds_engine.chat("Who is Steve Witkoff?", conversation)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.places import place_aliases
 from rag.retrieve import SpellingVariants, rrf
+from rag.terms import stem
 
 
 def test_rrf_rewards_agreement() -> None:
@@ -20,6 +22,23 @@ def test_spelling_variants_find_near_names() -> None:
     assert "dimitriev" in v.variants("dmitriev")
     assert "witkoff" in v.variants("witkof")
     assert v.variants("moscow") == []
+
+
+def test_place_aliases_go_from_capital_and_region_to_country_not_back() -> None:
+    assert {"china", stem("chinese")} <= place_aliases(stem("beijing"))
+    assert {stem("russia"), stem("russian")} <= place_aliases(stem("kremlin"))
+    assert {stem("finland"), stem("finnish"), stem("sweden")} <= place_aliases(stem("nordic"))
+    assert stem("nordic") not in place_aliases(stem("finland"))  # a member is not the region
+    assert place_aliases("us") == frozenset()  # the pronoun names no place
+    assert place_aliases(stem("talks")) == frozenset()
+
+
+def test_a_place_named_another_way_is_searched_as_the_corpus_names_it(seeds_engine) -> None:
+    retriever = seeds_engine.retriever
+    terms, expansions = retriever.query_terms("What has Moscow come to rely on Beijing for?")
+    assert "china" in expansions[stem("beijing")] and "china" in terms
+    assert stem("moscow") not in expansions  # the corpus writes "Moscow": searched as written
+    assert retriever.known_term(stem("beijing")) and not retriever.known_term(stem("canberra"))
 
 
 @pytest.mark.parametrize(
