@@ -385,7 +385,8 @@ class ParagraphIndex:
                     "sentence_vectors": packed,
                 }
             )
-        self._call(store.upsert, ids=batch, embeddings=embeddings, documents=documents, metadatas=metadatas)
+        # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
+        self._call(store.add, ids=batch, embeddings=embeddings, documents=documents, metadatas=metadatas)
         for rid in batch:  # later batches may reuse what this one embedded
             known_text.setdefault(_split_row_id(rid)[1], rid)
         return len(new)

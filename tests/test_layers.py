@@ -16,6 +16,7 @@ LAYERS = {
     "corpus": 1,
     "embedding": 1,
     "citations": 1,
+    "places": 1,
     "index": 2,
     "retrieve": 2,
     "extractive": 3,
