@@ -83,7 +83,7 @@ def _quantize(fp32: Path, target: Path) -> None:
     # Per-channel scales keep the vectors within cos 0.99 of float32 (per-tensor: 0.96).
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     root = logging.getLogger()
-    level = root.level
+    level, handlers = root.level, list(root.handlers)
     root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for image models
     try:
         quantize_dynamic(
@@ -94,7 +94,10 @@ def _quantize(fp32: Path, target: Path) -> None:
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
+        # onnxruntime.quantization calls logging.basicConfig on import: without this, every later
+        # library debug line (bm25s logs at DEBUG) would print in the user's output.
         root.setLevel(level)
+        root.handlers[:] = handlers
     os.replace(tmp, target)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +116,26 @@ def test_int8_model_stays_close_to_float32(model_dir: Path, encoder: OnnxEncoder
     assert cos.min() > 0.97, cos
     q = ["Did the central bank raise interest rates?"]
     assert (int8.encode_queries(q) @ b.T).argmax() == 0
+
+
+def test_quantizing_leaves_no_log_handler_behind(model_dir: Path, tmp_path: Path) -> None:
+    # onnxruntime.quantization calls logging.basicConfig on import; left in place, it printed
+    # bm25s's DEBUG lines in every later `rag ingest`.
+    ensure_onnx_model(model_dir)  # the float32 export, copied so only the quantizing runs
+    for f in model_dir.glob("*.onnx"):
+        if ".int8." not in f.name:
+            shutil.copy(f, tmp_path / f.name)
+    code = (
+        "import logging, sys; from pathlib import Path; from rag.embedding import ensure_onnx_model; "
+        f"ensure_onnx_model(Path({str(tmp_path)!r}), quantize=True); "
+        "assert list(Path(sys.argv[1]).glob('*.int8.onnx')); "
+        "logging.getLogger('bm25s').setLevel(logging.DEBUG); logging.getLogger('bm25s').debug('tokens')"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "tokens" not in run.stderr and "DEBUG" not in run.stderr, run.stderr[-2000:]
 
 
 @pytest.mark.slow
