@@ -332,12 +332,15 @@ def follow_up_context(question: str, conversation: Conversation | None) -> str:
 
 
 class _ProgressBar:
-    """tqdm on stderr when it is a terminal; otherwise a line every 10 %."""
+    """tqdm on stderr when it is a terminal; otherwise a line every 10 % or every 30 s, with the rate."""
+
+    EVERY_S = 30.0
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._bar: Any = None
         self._last = -1
+        self._start = self._printed = time.monotonic()
 
     def update(self, done: int, total: int) -> None:
         if total == 0:
@@ -350,9 +353,16 @@ class _ProgressBar:
             self._bar.update(done - self._bar.n)
             return
         step = done * 10 // total
-        if step != self._last:
-            self._last = step
-            print(f"{self.label}: {done}/{total} paragraphs", file=sys.stderr, flush=True)
+        now = time.monotonic()
+        if step != self._last or now - self._printed >= self.EVERY_S:
+            self._last, self._printed = step, now
+            elapsed = now - self._start
+            rate = f", {done / elapsed:.0f}/s" if done and elapsed >= 1 else ""
+            print(
+                f"{self.label}: {done}/{total} paragraphs ({elapsed:.0f} s{rate})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self._bar is not None:

@@ -590,3 +590,21 @@ def test_cli_question_with_undecodable_bytes_is_answered(seeds_env: dict[str, st
     out = run_cli([b"ask", b"Who is Putin's envoy \xff\xfe in Florida?"], seeds_env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Dmitriev" in out.stdout
+
+
+def test_progress_off_a_terminal_prints_every_tenth_and_every_half_minute(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    # Longest paragraphs go first, so the first 10 % of a big ingest can take minutes: a log
+    # must still show it is alive, with the rate so far.
+    from rag import engine as engine_mod
+
+    clock = [1000.0]
+    monkeypatch.setattr(engine_mod.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(engine_mod.sys.stderr, "isatty", lambda: False)
+    bar = engine_mod._ProgressBar("embedding")
+    for done, at in [(0, 0), (100, 10), (200, 20), (300, 31), (400, 40), (1000, 50), (1050, 51)]:
+        clock[0] = 1000.0 + at
+        bar.update(done, 10_000)
+    lines = capsys.readouterr().err.splitlines()
+    seen = [tuple(map(int, PROGRESS.search(line).groups())) for line in lines]  # type: ignore[union-attr]
+    assert seen == [(0, 10_000), (300, 10_000), (1000, 10_000)], lines
+    assert lines[1].endswith("(31 s, 10/s)"), lines[1]
