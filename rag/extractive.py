@@ -24,6 +24,7 @@ class Tuning:
     w_paragraph: float = 0.3  # the same share over the whole paragraph
     w_type: float = 0.25  # the sentence holds what the question asks for (name, number, date)
     w_rank: float = 0.0  # prior for better-ranked passages (the reranker already orders them)
+    w_head: float = 0.1  # "which newspaper...": the sentence names one ("the newspaper Kommersant")
     min_paragraph_similarity: float = 0.35  # below: the articles are not about this at all
     min_score: float = 0.45  # below: no sentence is a good enough answer
     join_ratio: float = 0.85  # a sentence of another paragraph joins if this close to the best
@@ -168,6 +169,34 @@ def _has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
     return False
 
 
+_HEAD = re.compile(r"^(?:which|what)\s+([a-z][\w-]*)\b")
+_NOT_HEADS = frozenset(
+    "is are was were did does do has have had can could will would should kind type sort".split()
+)
+
+
+def head_noun(question: str) -> str | None:
+    """The stemmed noun a "which X" / "what X" question asks for an instance of ("newspaper")."""
+    m = _HEAD.match(question.strip().lower())
+    if m is None or m.group(1) in _NOT_HEADS or m.group(1) in STOPWORDS:
+        return None
+    return stem(m.group(1))
+
+
+def _names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
+    """The sentence puts the head noun beside a name the question does not already give:
+    "the newspaper Kommersant", "Len Blavatnik, a billionaire"."""
+    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    for i, tok in enumerate(tokens):
+        if stem(tok.lower()) != head:
+            continue
+        for j in range(max(1, i - 3), min(len(tokens), i + 4)):
+            w = tokens[j]
+            if j != i and w[:1].isupper() and _name_like(w) and stem(w.lower()) not in question_terms:
+                return True
+    return False
+
+
 def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
     """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
     runs: list[list[re.Match[str]]] = []
@@ -274,6 +303,7 @@ def answer_extractive(
     def covers(t: str, bag: frozenset[str] | set[str]) -> bool:
         return _matches(t, bag) or not instead[t].isdisjoint(bag)
 
+    head = head_noun(question)
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
     candidates: list[_Candidate] = []
     for rec in records:
@@ -294,6 +324,7 @@ def answer_extractive(
                 + tuning.w_paragraph * paragraph_cover
                 + tuning.w_type * c.has_kind
                 + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
+                + (tuning.w_head * _names_a(head, text, qterms) if head else 0.0)
             )
             candidates.append(c)
     if not candidates:

@@ -7,7 +7,8 @@ import re
 import pytest
 
 import rag
-from rag.extractive import analyse_question, is_multi_hop
+from rag.extractive import _names_a, analyse_question, head_noun, is_multi_hop
+from rag.terms import stem
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +74,29 @@ def test_a_capital_of_a_country_the_articles_never_name_abstains(seeds_engine: r
     answer = seeds_engine.ask("What did Canberra say about the talks?", llm=False)
     assert answer.abstained
     assert answer.abstain_reason == "The articles do not mention Canberra."
+
+
+def test_which_x_questions_know_the_noun_they_ask_for() -> None:
+    assert head_noun("Which newspaper reported on the session?") == stem("newspaper")
+    assert head_noun("What organization does he head?") == stem("organization")
+    assert head_noun("What is the capital of Australia?") is None
+    assert head_noun("Which of them spoke first?") is None
+    assert head_noun("Who reported it?") is None
+    terms = {stem("newspaper"), stem("report")}
+    assert _names_a(
+        stem("newspaper"), "The session, as reported by the newspaper Kommersant, ran late.", terms
+    )
+    assert _names_a(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", set())
+    # the noun alone, or beside a name the question already gives, is no answer
+    assert not _names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
+    assert not _names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
+
+
+def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) -> None:
+    # The sentence about the five-hour session matches more words; the one naming the newspaper answers.
+    answer = seeds_engine.ask("Which newspaper reported on the nearly five-hour Kremlin session?", llm=False)
+    assert not answer.abstained
+    assert "Kommersant" in answer.text, answer.text
 
 
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
