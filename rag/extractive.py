@@ -102,10 +102,14 @@ def bridge_names(text: str, question: str) -> list[str]:
     """Name-like words of `text` that the question does not contain: the link to the second hop."""
     asked = {stem(w) for w in words(question)}
     out = []
-    for m in _CAPITALISED.finditer(text, 1):
-        for w in words(m.group(0)):
-            if stem(w) not in asked and _name_like(m.group(0)) and w not in out:
-                out.append(w)
+    for run in _capitalised_runs(text):
+        run_words = [w for m in run for w in words(m.group(0))]
+        if any(stem(w) in asked for w in run_words):  # the question's own name ("Steve Witkoff")
+            continue
+        for m in run:
+            for w in words(m.group(0)):
+                if _name_like(m.group(0)) and w not in out:
+                    out.append(w)
     return out
 
 

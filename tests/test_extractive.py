@@ -7,7 +7,7 @@ import re
 import pytest
 
 import rag
-from rag.extractive import _names_a, analyse_question, head_noun, is_multi_hop
+from rag.extractive import _names_a, analyse_question, bridge_names, head_noun, is_multi_hop
 from rag.terms import stem
 
 pytestmark = pytest.mark.slow
@@ -97,6 +97,24 @@ def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) 
     answer = seeds_engine.ask("Which newspaper reported on the nearly five-hour Kremlin session?", llm=False)
     assert not answer.abstained
     assert "Kommersant" in answer.text, answer.text
+
+
+def test_a_second_hop_follows_the_new_name_not_the_question_s_own() -> None:
+    lead = "The main Russian negotiator, Kirill Dmitriev, has been discussing schemes with Steve Witkoff."
+    # "Steve" belongs to the name the question already gives; Kirill Dmitriev is the link.
+    assert bridge_names(lead, "Who is the negotiator who talks with Witkoff?") == ["kirill", "dmitriev"]
+
+
+def test_a_nested_question_is_answered_through_the_name_the_first_hop_found(seeds_engine: rag.Engine) -> None:
+    # Hop one finds Dmitriev ("the main Russian negotiator"); the answer is in a paragraph that
+    # spells him Dimitriev and never mentions Witkoff or negotiating.
+    answer = seeds_engine.ask(
+        "What kind of specialist is the Russian negotiator who discussed business schemes with Witkoff?",
+        llm=False,
+    )
+    assert not answer.abstained
+    assert "investment specialist" in answer.text, answer.text
+    assert any("investment specialist" in c.text for c in answer.citations)
 
 
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
