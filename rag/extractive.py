@@ -196,7 +196,7 @@ def _names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
             continue
         for j in range(max(1, i - 3), min(len(tokens), i + 4)):
             w = tokens[j]
-            if j != i and w[:1].isupper() and _name_like(w) and stem(w.lower()) not in question_terms:
+            if j != i and w[:1].isupper() and _name_like(w) and not _matches(stem(w.lower()), question_terms):
                 return True
     return False
 

@@ -90,6 +90,7 @@ def test_which_x_questions_know_the_noun_they_ask_for() -> None:
     # the noun alone, or beside a name the question already gives, is no answer
     assert not _names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
     assert not _names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
+    assert not _names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkof")})  # misspelt
 
 
 def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) -> None:
