@@ -18,12 +18,11 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, bridge_names, is_multi_hop
+from rag.extractive import answer_extractive, hop_query, is_multi_hop
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
 from rag.retrieve import HybridRetriever, Retrieved, merge
 from rag.schema import Answer, Passage
-from rag.terms import STOPWORDS, stem, words
 
 
 @dataclass
@@ -244,13 +243,8 @@ class Engine:
             # Second hop: the sentence that answers the described part ("the main Russian
             # negotiator") names who it is; searching for that name finds the answer's paragraph.
             first = answer_extractive(q, retrieved, self.index.idf, self.retriever.known_term)
-            lead = first.citations[0].quote if first.citations else _best_sentences(retrieved, 2)
-            names = bridge_names(lead, q)
-            if names:
-                # The hop asks about what the lead names, with what the lead did not answer.
-                said = {stem(w) for w in words(lead)}
-                rest = [w for w in words(q) if w not in STOPWORDS and stem(w) not in said]
-                hop_q = " ".join([n.capitalize() for n in names[:4]] + rest)  # names searched as names
+            hop_q = hop_query(first.citations[0].quote, q) if first.citations else ""
+            if hop_q:
                 hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
                 retrieved = merge(retrieved, hop, extra=2)
         t1 = time.perf_counter()
@@ -337,22 +331,6 @@ def follow_up_context(question: str, conversation: Conversation | None) -> str:
     if not leans and len(tokens) > 6:
         return ""
     return conversation.turns[-1].question
-
-
-def _best_sentences(retrieved: Retrieved, n: int) -> str:
-    """The `n` sentences of the retrieved paragraphs closest to the question: what a second hop
-    follows (whole paragraphs name too many people to say which one the question means)."""
-    scored: list[tuple[float, str]] = []
-    for p in retrieved.passages[:3]:
-        rec = retrieved.records.get(p.paragraph_id)
-        if rec is None or not rec.sentence_vectors.size:
-            continue
-        sims = rec.sentence_vectors @ retrieved.query_vector
-        scored += [
-            (float(sims[i]), rec.text[s:e]) for i, (s, e) in enumerate(rec.sentence_spans) if i < len(sims)
-        ]
-    scored.sort(key=lambda x: -x[0])
-    return " ".join(text for _, text in scored[:n])
 
 
 class _ProgressBar:

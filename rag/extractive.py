@@ -103,14 +103,23 @@ def bridge_names(text: str, question: str) -> list[str]:
     asked = {stem(w) for w in words(question)}
     out = []
     for run in _capitalised_runs(text):
-        run_words = [w for m in run for w in words(m.group(0))]
-        if any(stem(w) in asked for w in run_words):  # the question's own name ("Steve Witkoff")
+        if any(stem(w) in asked for m in run for w in words(m.group(0))):  # the question's own name
             continue
         for m in run:
-            for w in words(m.group(0)):
-                if _name_like(m.group(0)) and w not in out:
-                    out.append(w)
+            if _name_like(m.group(0)):
+                out += [w for w in words(m.group(0)) if w not in out]
     return out
+
+
+def hop_query(lead: str, question: str) -> str:
+    """The second hop's query: the names `lead` gives (as names, so spelling variants apply) and
+    the question words it does not answer; "" when it names no one new."""
+    names = bridge_names(lead, question)
+    if not names:
+        return ""
+    said = {stem(w) for w in words(lead)}
+    rest = [w for w in words(question) if w not in STOPWORDS and stem(w) not in said]
+    return " ".join([n.capitalize() for n in names[:4]] + rest)
 
 
 @dataclass(frozen=True)
