@@ -28,6 +28,7 @@ class Tuning:
     min_paragraph_similarity: float = 0.35  # below: the articles are not about this at all
     min_score: float = 0.45  # below: no sentence is a good enough answer
     join_ratio: float = 0.85  # a sentence of another paragraph joins if this close to the best
+    complete_share: float = 0.6  # a sentence holding this share of the question answers alone
     max_sentences: int = 2
 
 
@@ -257,6 +258,7 @@ class _Candidate:
     text: str
     similarity: float
     covered: set[str] = field(default_factory=set)
+    share: float = 0.0  # IDF-weighted share of the question's terms the sentence holds
     has_kind: bool = False
     score: float = 0.0
 
@@ -330,10 +332,11 @@ def answer_extractive(
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if covers(t, bag)}
+            c.share = sum(weights[t] for t in c.covered) / total
             c.has_kind = _has_kind(shape.kind, text, qterms)
             c.score = (
                 tuning.w_similarity * c.similarity
-                + tuning.w_lexical * sum(weights[t] for t in c.covered) / total
+                + tuning.w_lexical * c.share
                 + tuning.w_paragraph * paragraph_cover
                 + tuning.w_type * c.has_kind
                 + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
@@ -353,7 +356,12 @@ def answer_extractive(
     if best.score < tuning.min_score:
         return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)
     chosen = _choose(candidates, shape, tuning)
-    if is_multi_hop(question):
+    # A nested question needs no hop when its first sentence already gives the name, number or
+    # date it asks for ("Who is the envoy that held talks in Florida?" -- "Putin's envoy Kirill
+    # Dmitriev ... in Florida"). Other questions ("What fund does the man who...") always hop:
+    # nothing tells whether the first sentence holds the fund rather than the man.
+    answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
+    if is_multi_hop(question) and not answered:
         second = _second_hop(chosen[0], candidates, question, weights)
         if second is not None:
             chosen = [chosen[0], second]
@@ -398,6 +406,8 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
         if typed is not None:
             best = typed
     chosen = [best]
+    if _complete(best, shape, tuning):
+        return chosen
     covered = set(best.covered)
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
@@ -408,6 +418,11 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
             chosen.append(c)
             covered |= c.covered
     return chosen
+
+
+def _complete(c: _Candidate, shape: QuestionShape, tuning: Tuning) -> bool:
+    """The sentence answers alone: it holds most of the question's weight and what it asks for."""
+    return c.share >= tuning.complete_share and (shape.kind == "other" or c.has_kind)
 
 
 def _cited_answer(

@@ -157,3 +157,27 @@ def test_the_quote_skips_the_kicker_and_stays_verbatim(seeds_engine: rag.Engine)
     assert "ANALYSIS FROM" not in answer.text
     for c in answer.citations:
         assert c.quote in c.text and not c.quote.startswith("ANALYSIS")
+
+
+@pytest.mark.parametrize(
+    ("question", "name"),
+    [
+        # The Graham quote answers; a sentence of another paragraph on "American politicians" adds nothing.
+        (
+            "Which American politician does Fesenko say should not be perceived as a representative "
+            "of the White House?",
+            "Lindsey Graham",
+        ),
+        # Nested, but the first sentence already names the envoy: no second hop.
+        (
+            "Who is Vladimir Putin's envoy that held closed-door talks with U.S. representatives in Florida?",
+            "Kirill Dmitriev",
+        ),
+    ],
+)
+def test_a_sentence_that_answers_alone_is_the_whole_answer(
+    seeds_engine: rag.Engine, question: str, name: str
+) -> None:
+    answer = seeds_engine.ask(question, llm=False)
+    assert name in answer.text
+    assert len(answer.citations) == 1, answer.text
