@@ -10,6 +10,7 @@ from rapidfuzz.distance import OSA
 
 from rag.citations import CitationKeys, marker
 from rag.index import Record
+from rag.places import place_aliases
 from rag.retrieve import Retrieved
 from rag.schema import Answer, Citation
 from rag.terms import STOPWORDS, stem, words
@@ -64,6 +65,15 @@ _PERSON_NOUNS = (
     "billionaire|adviser|advisor|aide|secretary|diplomat|representative|figure|man|woman|prince|"
     "journalist|editor|author|head|chief|spokesman|spokesperson"
 )
+_ORGANIZATION_NOUNS = (
+    "organi[sz]ations?|fund|agency|institution|body|company|firm|bank|council|ministry|committee|"
+    "institute|party|union|foundation|association"
+)
+# The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
+_ORGANIZATION_END = re.compile(
+    r"(Fund|Agency|Bank|Council|Ministry|Committee|Institute|Party|Union|Foundation|Association|"
+    r"Organi[sz]ation|Company|Corporation|Group|Office|Service|Department|Commission)\b"
+)
 _KINDS = [
     ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
     (
@@ -77,14 +87,20 @@ _KINDS = [
         "date",
         re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b"),
     ),
+    ("organization", re.compile(rf"\b(which|what) ([\w-]+ )?({_ORGANIZATION_NOUNS})\b")),
 ]
 # Words a question uses to ask, not to name what it is about: never a reason to abstain.
 _ASKING_WORDS = frozenset(
     "name names exact exactly kind type sort role part top main full specific particular "
     "number amount many much often long percent day date time year month week man woman person "
-    "people official thing place hold holds".split()
+    "people official thing place hold holds organization organisation".split()
 )
-_KIND_NAMES = {"person": "a name", "number": "a number", "date": "a date or time"}
+_KIND_NAMES = {
+    "person": "a name",
+    "number": "a number",
+    "date": "a date or time",
+    "organization": "an organisation's name",
+}
 
 
 _NESTED = re.compile(
@@ -128,7 +144,7 @@ class QuestionShape:
     """What a question asks for and which of its words matter."""
 
     question: str
-    kind: str  # "person" | "number" | "date" | "other"
+    kind: str  # "person" | "number" | "date" | "organization" | "other"
     terms: tuple[str, ...]  # stemmed content terms
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
 
@@ -179,6 +195,13 @@ def _has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
             for m in run
             for w in words(m.group(0))
+        )
+    if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
+        return any(
+            len(run) > 1
+            and _ORGANIZATION_END.match(run[-1].group(0))
+            and not all(stem(w) in question_terms for r in run for w in words(r.group(0)))
+            for run in _capitalised_runs(sentence)
         )
     return False
 
@@ -231,9 +254,10 @@ _NOT_NAMES = frozenset(
 
 
 def _name_like(word: str) -> bool:
-    """A capitalised word that may name a person: not an acronym, title, weekday or nationality."""
+    """A capitalised word that may name a person: not an acronym, title, weekday, nationality or
+    a place we know ("Moscow")."""
     w = word.strip(".,\u2019'").lower()
-    if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS:
+    if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS or place_aliases(stem(w)):
         return False
     return not re.search(r"(ian|ean|ish|ese|can|ic|i)$", w) or len(w) <= 4
 
@@ -295,7 +319,7 @@ def answer_extractive(
     missing = unknown_entities(shape, known)
     if missing:
         return _abstain(question, f"The articles do not mention {' or '.join(missing[:2])}.", retrieved)
-    if shape.kind != "other":
+    if shape.kind in ("person", "number", "date"):
         # A question after a name, number or date whose subject the corpus never mentions
         # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
         unknown = [
@@ -406,13 +430,16 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
         if typed is not None:
             best = typed
     chosen = [best]
-    if _complete(best, shape, tuning):
-        return chosen
+    # A sentence that answers alone is joined only by a close rival that holds as much of the
+    # question (two paragraphs that both seem to answer: show both), not by one that adds a word.
+    complete = _complete(best, shape, tuning)
     covered = set(best.covered)
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
         if c.record.paragraph_id in {x.record.paragraph_id for x in chosen}:
+            continue
+        if complete and c.share < best.share:
             continue
         if c.covered - covered:
             chosen.append(c)

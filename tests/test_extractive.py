@@ -7,7 +7,7 @@ import re
 import pytest
 
 import rag
-from rag.extractive import _names_a, analyse_question, bridge_names, head_noun, is_multi_hop
+from rag.extractive import _has_kind, _names_a, analyse_question, bridge_names, head_noun, is_multi_hop
 from rag.terms import stem
 
 pytestmark = pytest.mark.slow
@@ -20,6 +20,10 @@ def test_question_shapes() -> None:
     assert analyse_question("How many people were killed?").kind == "number"
     assert analyse_question("When did the talks start?").kind == "date"
     assert analyse_question("Why did the talks move to Miami?").kind == "other"
+    assert analyse_question("Which organization does Dmitriev head?").kind == "organization"
+    assert not _has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
+    assert _has_kind("person", "Talks held in Moscow between Witkoff and Putin.", {"putin"})
+    assert analyse_question("What fund does the man oversee?").kind == "organization"
     assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
     assert is_multi_hop("What fund does the man who estimated the losses oversee?")
     assert not is_multi_hop("Who is Witkoff?")
@@ -162,17 +166,16 @@ def test_the_quote_skips_the_kicker_and_stays_verbatim(seeds_engine: rag.Engine)
 @pytest.mark.parametrize(
     ("question", "name"),
     [
-        # The Graham quote answers; a sentence of another paragraph on "American politicians" adds nothing.
+        # Rubio's remark answers; another paragraph's sentence naming Rubio only adds a word.
+        ("What did Marco Rubio say the conversations with Russia signify?", "initial step"),
         (
-            "Which American politician does Fesenko say should not be perceived as a representative "
-            "of the White House?",
-            "Lindsey Graham",
+            "Which U.S. figure does Fesenko describe as ready to negotiate with Putin even without ending "
+            "the war?",
+            "Steve Witkoff",
         ),
-        # Nested, but the first sentence already names the envoy: no second hop.
-        (
-            "Who is Vladimir Putin's envoy that held closed-door talks with U.S. representatives in Florida?",
-            "Kirill Dmitriev",
-        ),
+        # Nested, but the first sentence already names the envoy: no second hop. The close rival
+        # names only a city ("held in Moscow between U.S. envoys and ... Putin"): no person.
+        ("Who is Vladimir Putin's envoy that held talks in Florida?", "Kirill Dmitriev"),
     ],
 )
 def test_a_sentence_that_answers_alone_is_the_whole_answer(
@@ -181,3 +184,23 @@ def test_a_sentence_that_answers_alone_is_the_whole_answer(
     answer = seeds_engine.ask(question, llm=False)
     assert name in answer.text
     assert len(answer.citations) == 1, answer.text
+
+
+def test_an_organisation_question_is_answered_with_an_organisation_s_name(seeds_engine: rag.Engine) -> None:
+    # "Kiril Dimitriev heads the Russian negotiating team" matches better; it names no organisation.
+    answer = seeds_engine.ask(
+        "Which organization does Kirill Dimitriev head, according to the report on the Kremlin talks?",
+        llm=False,
+    )
+    assert not answer.abstained, answer.abstain_reason
+    assert "Russian Direct Investment Fund" in answer.text, answer.text
+
+
+def test_two_paragraphs_that_both_answer_are_both_cited(seeds_engine: rag.Engine) -> None:
+    # Two articles name the envoy of the Florida talks in sentences that hold as much of the question.
+    answer = seeds_engine.ask(
+        "Who is Vladimir Putin's envoy that held closed-door talks with U.S. representatives in Florida?",
+        llm=False,
+    )
+    assert len(answer.citations) == 2
+    assert all("Kirill Dmitriev" in c.quote for c in answer.citations), answer.text
