@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when paragraph splitting or what we store per paragraph changes.
-INDEX_FORMAT_VERSION = 3  # 2: quotation-aware sentence spans; 3: unit aliases in terms
+INDEX_FORMAT_VERSION = 4  # 2: quotation-aware sentence spans; 3: unit aliases in terms; 4: text in SQLite
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 

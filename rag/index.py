@@ -1,18 +1,23 @@
-"""The paragraph store: Chroma for vectors and text, a bm25s snapshot for words; the only chromadb user.
+"""The paragraph store: Chroma for vectors, SQLite for what a paragraph says, a bm25s snapshot for
+words; the only chromadb user.
 
-Rows are keyed `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice
+Chroma holds each row's vector and the fields filters need (article, date): no text, so it builds
+no full-text index, and its writes stay small. A row's text, display fields, sentence spans and
+sentence vectors live in `rows-<fingerprint>.sqlite` beside it (also with a Chroma server), written
+before the Chroma row, so a row Chroma has is always readable. Rows are keyed `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice
 and a changed one is a new row. The BM25 snapshot (its id list) is the committed set: readers only
 see rows in it, so a running or crashed ingest never shows a half-written corpus.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import json
 import os
 import shutil
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -110,12 +115,64 @@ def _split_row_id(rid: str) -> tuple[str, str]:
     return pid, rest.split("-", 1)[0]
 
 
-def _pack_vectors(v: np.ndarray) -> str:
-    return base64.b64encode(v.astype(np.float16).tobytes()).decode()
+class RowStore:
+    """Row id -> (display fields and sentence spans as JSON, text, paragraph vector, sentence
+    vectors), in SQLite (WAL: readers in other processes see committed rows while an ingest writes)."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, shared by the chat page's worker threads
 
-def _unpack_vectors(s: str, dim: int) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(s), dtype=np.float16).reshape(-1, dim).astype(np.float32)
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS rows (rid TEXT PRIMARY KEY, meta TEXT NOT NULL, "
+                "text TEXT NOT NULL, vector BLOB NOT NULL, sentence_vectors BLOB NOT NULL)"
+            )
+            db.commit()
+            self._db = db
+        return self._db
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return {r for (r,) in self._conn().execute("SELECT rid FROM rows")}
+
+    def put(self, rows: list[tuple[str, str, str, bytes, bytes]]) -> None:
+        with self._lock:
+            db = self._conn()
+            db.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?)", rows)
+            db.commit()
+
+    def get(self, rids: Sequence[str]) -> dict[str, tuple[str, str, bytes, bytes]]:
+        out: dict[str, tuple[str, str, bytes, bytes]] = {}
+        with self._lock:
+            db = self._conn()
+            for b in range(0, len(rids), 500):
+                chunk = list(rids[b : b + 500])
+                marks = ",".join("?" * len(chunk))
+                for rid, meta, text, vec, svec in db.execute(
+                    f"SELECT rid, meta, text, vector, sentence_vectors FROM rows WHERE rid IN ({marks})",
+                    chunk,
+                ):
+                    out[rid] = (meta, text, vec, svec)
+        return out
+
+    def delete(self, rids: Sequence[str]) -> None:
+        with self._lock:
+            db = self._conn()
+            db.executemany("DELETE FROM rows WHERE rid = ?", [(r,) for r in rids])
+            db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def _date_int(iso: str) -> int:
@@ -133,6 +190,7 @@ class ParagraphIndex:
         self._state_path = self.index_dir / f"state-{fingerprint}.json"
         self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
         self._lock_path = self.index_dir / "ingest.lock"
+        self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._collection: Any = None
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
@@ -290,7 +348,13 @@ class ParagraphIndex:
             # Reach the store before marking the index incomplete: an unreachable Chroma server
             # must not turn a good committed index into an "interrupted" one.
             store = self._store()
-            existing = set(self._call(store.get, include=[])["ids"])
+            in_chroma = set(self._call(store.get, include=[])["ids"])
+            side = self.rows.ids()
+            # A Chroma row whose text is gone (its side file was deleted) is written again.
+            orphans = sorted(in_chroma - side)
+            for b in range(0, len(orphans), 5000):
+                self._call(store.delete, ids=orphans[b : b + 5000])
+            existing = in_chroma & side
             previous = self._read_state() or {}
             self._write_state(**{**previous, "complete": False, "started_at": _now()})
             wanted: dict[str, tuple[Article, Paragraph]] = {}
@@ -322,6 +386,8 @@ class ParagraphIndex:
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
                 self._call(store.delete, ids=stale[b : b + 5000])
+            # Side rows of dropped paragraphs, and any written just before a crash and no longer wanted.
+            self.rows.delete([rid for rid in side if rid not in wanted])
             live = {p.paragraph_id for _, p in wanted.values()}
             report.removed = len({_split_row_id(r)[0] for r in stale} - live)
             self._write_state(
@@ -346,12 +412,13 @@ class ParagraphIndex:
         encoder: Encoder,
     ) -> int:
         """Write the rows of `batch`, embedding each distinct new text once; returns texts embedded."""
-        vectors: dict[str, tuple[list[float], str, str]] = {}  # text hash -> (vector, spans, packed)
+        # text hash -> (paragraph vector, sentence spans, float16 sentence vectors)
+        vectors: dict[str, tuple[np.ndarray, list[Any], bytes]] = {}
         reuse = {known_text[h] for h in (_split_row_id(r)[1] for r in batch) if h in known_text}
         if reuse:
-            got = self._call(store.get, ids=sorted(reuse), include=["embeddings", "metadatas"])
-            for rid, emb, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
-                vectors[_split_row_id(rid)[1]] = (list(emb), meta["spans"], meta["sentence_vectors"])
+            for rid, (meta, _, vec, svec) in self.rows.get(sorted(reuse)).items():
+                vector = np.frombuffer(vec, dtype=np.float32)
+                vectors[_split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
         new: dict[str, str] = {}
         for rid in batch:
             h = _split_row_id(rid)[1]
@@ -362,31 +429,29 @@ class ParagraphIndex:
             spans = [split_sentences(t) for t in texts]
             vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
             for h, v, sp, sv in zip(new, vecs, spans, sentence_vecs, strict=True):
-                vectors[h] = (v.tolist(), json.dumps(sp), _pack_vectors(sv))
-        embeddings, documents, metadatas = [], [], []
+                vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
+        side, embeddings, metadatas = [], [], []
         for rid in batch:
             article, p = wanted[rid]
-            vector, spans_json, packed = vectors[_split_row_id(rid)[1]]
+            vector, spans, packed = vectors[_split_row_id(rid)[1]]
+            meta = {
+                "paragraph_id": p.paragraph_id,
+                "article_id": p.article_id,
+                "n": p.n,
+                "title": article.title,
+                "source": article.source,
+                "url": article.url,
+                "publish_date": article.publish_date,
+                "char_start": p.char_start,
+                "char_end": p.char_end,
+                "spans": [list(x) for x in spans],
+            }
+            side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
             embeddings.append(vector)
-            documents.append(p.text)
-            metadatas.append(
-                {
-                    "paragraph_id": p.paragraph_id,
-                    "article_id": p.article_id,
-                    "n": p.n,
-                    "title": article.title,
-                    "source": article.source,
-                    "url": article.url,
-                    "publish_date": article.publish_date,
-                    "date": _date_int(article.publish_date),
-                    "char_start": p.char_start,
-                    "char_end": p.char_end,
-                    "spans": spans_json,
-                    "sentence_vectors": packed,
-                }
-            )
+            metadatas.append({"article_id": p.article_id, "date": _date_int(article.publish_date)})
+        self.rows.put(side)  # first: a row Chroma has is always readable
         # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
-        self._call(store.add, ids=batch, embeddings=embeddings, documents=documents, metadatas=metadatas)
+        self._call(store.add, ids=batch, embeddings=embeddings, metadatas=metadatas)
         for rid in batch:  # later batches may reuse what this one embedded
             known_text.setdefault(_split_row_id(rid)[1], rid)
         return len(new)
@@ -463,6 +528,12 @@ class ParagraphIndex:
         self._committed = set(self._bm25_ids)
         self._snapshot = stamp
         self._dim = int(state.get("dim", 384))
+        if not self.rows.path.exists() and not self.writer_active():
+            self._bm25 = None
+            raise IndexIncompleteError(
+                f"the paragraph file {self.rows.path.name} of {self.index_dir} is missing; "
+                "run `rag ingest` to restore it"
+            )
         store = self._store()
         if self.chroma_url:
             # The BM25 snapshot and state live here, the vectors on the server: a server that was
@@ -573,11 +644,9 @@ class ParagraphIndex:
         missing = [rid for rid in row_ids if rid not in out]
         if not missing:
             return out
-        got = self._call(self._store().get, ids=missing, include=["documents", "metadatas", "embeddings"])
-        for rid, text, meta, emb in zip(
-            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
-        ):
-            spans = tuple((int(s), int(e)) for s, e in json.loads(meta["spans"]))
+        for rid, (meta_json, text, vec, svec) in self.rows.get(missing).items():
+            meta = json.loads(meta_json)
+            spans = tuple((int(s), int(e)) for s, e in meta["spans"])
             out[rid] = Record(
                 row_id=rid,
                 paragraph_id=str(meta["paragraph_id"]),
@@ -589,8 +658,10 @@ class ParagraphIndex:
                 url=str(meta.get("url", "")),
                 publish_date=str(meta.get("publish_date", "")),
                 sentence_spans=spans,
-                sentence_vectors=_unpack_vectors(str(meta["sentence_vectors"]), self._dim),
-                vector=np.asarray(emb, dtype=np.float32),
+                sentence_vectors=np.frombuffer(svec, dtype=np.float16)
+                .reshape(-1, self._dim)
+                .astype(np.float32),
+                vector=np.frombuffer(vec, dtype=np.float32),
                 terms=frozenset(content_terms(text)),
             )
             # Row ids are content hashes, so a cached record can never be stale.

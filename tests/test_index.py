@@ -69,10 +69,13 @@ def test_text_repeated_across_write_batches_is_embedded_once(
     texts = engine.encoder.embedded  # type: ignore[attr-defined]
     assert len(texts) == len(set(texts)) == report.embedded < report.paragraphs
     assert engine.index.count() == report.paragraphs == engine.index.bm25_count()
-    got = engine.index._store().get(include=["documents", "embeddings"])
+    rows = engine.index.rows.get(sorted(engine.index.rows.ids()))
+    chroma = engine.index._store().get(ids=sorted(rows), include=["embeddings"])
+    in_chroma = dict(zip(chroma["ids"], chroma["embeddings"], strict=True))
     by_text: dict[str, list[object]] = {}
-    for doc, emb in zip(got["documents"], got["embeddings"], strict=True):
-        by_text.setdefault(doc, []).append(emb)
+    for rid, (_, text, vec, _) in rows.items():
+        assert np.allclose(np.frombuffer(vec, dtype=np.float32), in_chroma[rid], atol=1e-6)
+        by_text.setdefault(text, []).append(in_chroma[rid])
     repeated = [v for v in by_text.values() if len(v) == 3]
     assert len(repeated) >= 10
     assert all(np.allclose(v[0], v[1], atol=1e-6) and np.allclose(v[0], v[2], atol=1e-6) for v in repeated)
@@ -124,7 +127,6 @@ def test_missing_index_is_a_clear_error(tmp_path: Path, model_dir: Path) -> None
 def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
     calls = {"n": 0}
-    real = engine.index._write_batch
 
     def crash_after_first_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
@@ -139,6 +141,7 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
         model_dir=engine.settings.model_dir,
         min_paragraph_words=2,
     )
+    real = other.index._write_batch
     other.index._write_batch = crash_after_first_batch  # type: ignore[method-assign]
     import rag.index as index_module
 
@@ -163,6 +166,34 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
     assert not fresh.ask("Who co-owns the Faena hotel?").abstained
     # The original index (other fingerprint) was never disturbed.
     assert engine.index.status().complete  # type: ignore[union-attr]
+
+
+def test_chroma_holds_vectors_and_filter_fields_and_the_text_lives_beside_it(engine: rag.Engine) -> None:
+    engine.ingest(progress=False)
+    got = engine.index._store().get(include=["documents", "metadatas"])
+    assert len(got["ids"]) == 79
+    assert all(doc is None for doc in got["documents"])  # no text: Chroma builds no full-text index
+    assert all(set(meta) == {"article_id", "date"} for meta in got["metadatas"])
+    assert engine.index.rows.ids() == set(got["ids"])
+    answer = engine.ask("Who co-owns the Faena hotel?", llm=False)
+    assert "Blavatnik" in answer.text and all(c.text for c in answer.citations)
+
+
+def test_a_lost_paragraph_file_is_reported_then_restored(engine: rag.Engine) -> None:
+    engine.ingest(progress=False)
+    engine.index.rows.close()
+    for f in engine.index.rows.path.parent.glob(engine.index.rows.path.name + "*"):
+        f.unlink()
+    fresh = rag.open(
+        corpus=engine.settings.corpus,
+        index_dir=engine.settings.index_dir,
+        model_dir=engine.settings.model_dir,
+    )
+    with pytest.raises(IndexIncompleteError, match="rag ingest"):
+        fresh.ask("Who co-owns the Faena hotel?")
+    report = fresh.ingest(progress=False)
+    assert report.paragraphs == 79 and fresh.index.count() == 79 == len(fresh.index.rows.ids())
+    assert "Blavatnik" in fresh.ask("Who co-owns the Faena hotel?", llm=False).text
 
 
 def test_second_writer_is_refused(engine: rag.Engine) -> None:
