@@ -18,6 +18,7 @@ LAYERS = {
     "citations": 1,
     "places": 1,
     "index": 2,
+    "rowstore": 2,
     "retrieve": 2,
     "extractive": 3,
     "llm": 3,
