@@ -18,7 +18,7 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, hop_query, is_multi_hop
+from rag.extractive import answer_extractive, hop_lead, hop_query
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
 from rag.retrieve import HybridRetriever, Retrieved, merge
@@ -239,11 +239,12 @@ class Engine:
         use_llm = self._use_llm(llm)
         context = follow_up_context(q, conversation)
         retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
-        if is_multi_hop(q) and retrieved.passages:
-            # Second hop: the sentence that answers the described part ("the main Russian
-            # negotiator") names who it is; searching for that name finds the answer's paragraph.
-            first = answer_extractive(q, retrieved, self.index.idf, self.retriever.known_term)
-            hop_q = hop_query(first.citations[0].quote, q) if first.citations else ""
+        # Second hop for a nested question: the sentence that answers the described part ("the
+        # main Russian negotiator") names who it is; searching for that name finds the answer's
+        # paragraph. None when that first sentence already answers the whole question.
+        lead = hop_lead(q, retrieved, self.index.idf, self.retriever.known_term)
+        if lead:
+            hop_q = hop_query(lead, q)
             if hop_q:
                 hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
                 retrieved = merge(retrieved, hop, extra=2)

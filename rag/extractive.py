@@ -291,34 +291,23 @@ def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
     return Answer(question, "", True, reason, passages=tuple(retrieved.passages))
 
 
-def answer_extractive(
+def _select(
     question: str,
     retrieved: Retrieved,
     idf: Callable[[str], float],
     known: Callable[[str], bool],
-    keys: CitationKeys | None = None,
-    tuning: Tuning = TUNING,
-) -> Answer:
-    """Answer from the retrieved paragraphs' own sentences, or abstain saying what is missing.
-
-    Args:
-        question: the user's question.
-        retrieved: passages with their records (sentence spans and vectors) and the query vector.
-        idf: inverse document frequency of a stemmed term in the corpus.
-        known: whether a stemmed term (or a spelling variant) occurs anywhere in the corpus.
-        keys: citation numbering to continue (a conversation keeps its numbers).
-        tuning: weights and thresholds.
-    """
-    keys = keys or CitationKeys()
+    tuning: Tuning,
+) -> _Selection | str:
+    """The sentences that answer, best first, or why none does (the reason to abstain with)."""
     shape = analyse_question(question)
     records = [
         retrieved.records[p.paragraph_id] for p in retrieved.passages if p.paragraph_id in retrieved.records
     ]
     if not records:
-        return _abstain(question, "The articles do not say: nothing relevant was found.", retrieved)
+        return "The articles do not say: nothing relevant was found."
     missing = unknown_entities(shape, known)
     if missing:
-        return _abstain(question, f"The articles do not mention {' or '.join(missing[:2])}.", retrieved)
+        return f"The articles do not mention {' or '.join(missing[:2])}."
     if shape.kind in ("person", "number", "date"):
         # A question after a name, number or date whose subject the corpus never mentions
         # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
@@ -328,9 +317,9 @@ def answer_extractive(
             if w not in STOPWORDS and w not in _ASKING_WORDS and not w.isdigit() and not known(stem(w))
         ]
         if unknown:
-            return _abstain(question, f"The articles do not mention \u201c{unknown[0]}\u201d.", retrieved)
+            return f"The articles do not mention \u201c{unknown[0]}\u201d."
     if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
-        return _abstain(question, "The articles do not say: none of them is about this.", retrieved)
+        return "The articles do not say: none of them is about this."
 
     weights = {t: idf(t) for t in shape.terms}
     total = sum(weights.values()) or 1.0
@@ -368,28 +357,75 @@ def answer_extractive(
             )
             candidates.append(c)
     if not candidates:
-        return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)
+        return "The articles do not say: no sentence in them answers this."
     candidates.sort(key=lambda c: -c.score)
     best = candidates[0]
     if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
-        return _abstain(
-            question,
-            f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this.",
-            retrieved,
-        )
+        return f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this."
     if best.score < tuning.min_score:
-        return _abstain(question, "The articles do not say: no sentence in them answers this.", retrieved)
+        return "The articles do not say: no sentence in them answers this."
     chosen = _choose(candidates, shape, tuning)
     # A nested question needs no hop when its first sentence already gives the name, number or
     # date it asks for ("Who is the envoy that held talks in Florida?" -- "Putin's envoy Kirill
     # Dmitriev ... in Florida"). Other questions ("What fund does the man who...") always hop:
     # nothing tells whether the first sentence holds the fund rather than the man.
     answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
-    if is_multi_hop(question) and not answered:
-        second = _second_hop(chosen[0], candidates, question, weights)
+    return _Selection(chosen, candidates, weights, answered)
+
+
+@dataclass
+class _Selection:
+    chosen: list[_Candidate]  # best first
+    candidates: list[_Candidate]  # every scored sentence, best first
+    weights: dict[str, float]  # IDF of the question's terms
+    answered: bool  # the first sentence alone answers: a nested question takes no second hop
+
+
+def answer_extractive(
+    question: str,
+    retrieved: Retrieved,
+    idf: Callable[[str], float],
+    known: Callable[[str], bool],
+    keys: CitationKeys | None = None,
+    tuning: Tuning = TUNING,
+) -> Answer:
+    """Answer from the retrieved paragraphs' own sentences, or abstain saying what is missing.
+
+    Args:
+        question: the user's question.
+        retrieved: passages with their records (sentence spans and vectors) and the query vector.
+        idf: inverse document frequency of a stemmed term in the corpus.
+        known: whether a stemmed term (or a spelling variant) occurs anywhere in the corpus.
+        keys: citation numbering to continue (a conversation keeps its numbers).
+        tuning: weights and thresholds.
+    """
+    sel = _select(question, retrieved, idf, known, tuning)
+    if isinstance(sel, str):
+        return _abstain(question, sel, retrieved)
+    chosen = sel.chosen
+    if is_multi_hop(question) and not sel.answered:
+        second = _second_hop(chosen[0], sel.candidates, question, sel.weights)
         if second is not None:
             chosen = [chosen[0], second]
-    return _cited_answer(question, chosen, retrieved, keys)
+    return _cited_answer(question, chosen, retrieved, keys or CitationKeys())
+
+
+def hop_lead(
+    question: str,
+    retrieved: Retrieved,
+    idf: Callable[[str], float],
+    known: Callable[[str], bool],
+    tuning: Tuning = TUNING,
+) -> str:
+    """The sentence a nested question's second retrieval starts from ("the main Russian
+    negotiator" -> the sentence naming him); "" when the question is not nested, the articles do
+    not answer it, or its first sentence already gives what it asks for (no second retrieval)."""
+    if not is_multi_hop(question):
+        return ""
+    sel = _select(question, retrieved, idf, known, tuning)
+    if isinstance(sel, str) or sel.answered:
+        return ""
+    return _with_context(sel.chosen[0])
 
 
 def _second_hop(

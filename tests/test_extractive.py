@@ -122,6 +122,30 @@ def test_a_nested_question_is_answered_through_the_name_the_first_hop_found(seed
     assert any("investment specialist" in c.text for c in answer.citations)
 
 
+def test_the_engine_searches_a_second_time_only_when_the_first_sentence_does_not_answer(
+    seeds_engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries: list[str] = []
+    retrieve = seeds_engine._retrieve
+
+    def counting(question: str, *args: object) -> object:
+        queries.append(question)
+        return retrieve(question, *args)
+
+    monkeypatch.setattr(seeds_engine, "_retrieve", counting)
+    # The first sentence names the man described, not his speciality: search for his name.
+    seeds_engine.ask(
+        "What kind of specialist is the Russian negotiator who discussed business schemes with Witkoff?",
+        llm=False,
+    )
+    assert len(queries) == 2 and "Dmitriev" in queries[1], queries
+    # The first sentence already names the envoy asked for: one search.
+    queries.clear()
+    answer = seeds_engine.ask("Who is Vladimir Putin's envoy that held talks in Florida?", llm=False)
+    assert "Kirill Dmitriev" in answer.text
+    assert len(queries) == 1, queries
+
+
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
     conversation = rag.Conversation()
     first = seeds_engine.chat("Who is Steve Witkoff?", conversation)
