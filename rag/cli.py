@@ -36,6 +36,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for skipped in report.skipped_files:
         print(f"skipped {skipped}", file=sys.stderr)
     print(f"ingested {report.summary()}")
+    if args.prune:
+        pruned, freed = engine.prune_other_indexes()
+        print(f"pruned {len(pruned)} index(es) of other settings, {freed / 2**20:.1f} MiB freed")
     return 0
 
 
@@ -114,6 +117,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"{status.articles} articles, {status.paragraphs} paragraphs, {state}{writer}; updated {status.updated_at}"
     )
+    others = engine.other_indexes()
+    if others:
+        print(
+            f"also in {engine.settings.index_dir}: {len(others)} index(es) of other settings "
+            f"({', '.join(others)}); `rag ingest --prune` deletes them"
+        )
     return 0
 
 
@@ -141,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = common(sub.add_parser("ingest", help="read articles and build or update the index"))
     p.add_argument("paths", nargs="*", help="folders or files (default: the corpus setting)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="then delete indexes of other settings (older format, other model) in the index folder",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = common(sub.add_parser("ask", help="answer one question"))

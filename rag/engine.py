@@ -152,6 +152,15 @@ class Engine:
     def status(self) -> IndexStatus | None:
         return self.index.status()
 
+    def other_indexes(self) -> list[str]:
+        """Fingerprints of indexes in the index folder built under other settings (an older index
+        format, another model): left on disk by a settings change until `prune_other_indexes`."""
+        return self.index.other_fingerprints()
+
+    def prune_other_indexes(self) -> tuple[list[str], int]:
+        """Delete the indexes of other settings; returns their fingerprints and the bytes freed."""
+        return self.index.prune()
+
     # -- questions ------------------------------------------------------------------------
 
     def _check_question(self, question: str) -> str:

@@ -11,11 +11,14 @@ see rows in it, so a running or crashed ingest never shows a half-written corpus
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -237,6 +240,70 @@ class ParagraphIndex:
                 fh.seek(0)
                 fh.truncate()
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- indexes built under other settings ------------------------------------------------
+
+    def _local_collections(self) -> list[str]:
+        if self.chroma_url or not (self.index_dir / "chroma" / "chroma.sqlite3").exists():
+            return []
+        return [c.name for c in self._client().list_collections()]
+
+    def other_fingerprints(self) -> list[str]:
+        """Indexes in this directory built under other settings (format version, model, paragraph
+        length): a settings change makes a new one beside the old, which stays until pruned."""
+        found = {m.group(1) for p in self.index_dir.glob("*-*") if (m := _FILE_OF_INDEX.fullmatch(p.name))}
+        found |= {
+            n.removeprefix("paragraphs-") for n in self._local_collections() if n.startswith("paragraphs-")
+        }
+        return sorted(found - {self.fingerprint})
+
+    def prune(self) -> tuple[list[str], int]:
+        """Delete the indexes of other settings (their Chroma collections and files); returns their
+        fingerprints and the bytes freed in the index directory."""
+        with self._writer_lock():
+            before = _disk_bytes(self.index_dir)
+            others = self.other_fingerprints()
+            doomed = {f"paragraphs-{fp}" for fp in others}
+            client = self._client()
+            for collection in client.list_collections():
+                if collection.name in doomed:
+                    self._call(client.delete_collection, collection.name)
+            for path in list(self.index_dir.glob("*-*")):
+                m = _FILE_OF_INDEX.fullmatch(path.name)
+                if m and m.group(1) in others:
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink(missing_ok=True)
+            if not self.chroma_url:
+                self._compact_chroma()
+            return others, max(0, before - _disk_bytes(self.index_dir))
+
+    def _compact_chroma(self) -> None:
+        """Give back the disk of deleted collections: Chroma leaves their HNSW directories and the
+        free pages of its SQLite file behind."""
+        root = self.index_dir / "chroma"
+        db = root / "chroma.sqlite3"
+        if not db.exists():
+            return
+        con = sqlite3.connect(db, timeout=30)
+        try:
+            live = {row[0] for row in con.execute("SELECT id FROM segments")}
+            # Chroma's full-text index keeps deleted rows as tombstones until merged (107 MB left
+            # by the whole corpus in index format 3, which stored the text in Chroma).
+            with contextlib.suppress(sqlite3.Error):
+                con.execute(
+                    "INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')"
+                )
+                con.commit()
+            con.execute("VACUUM")
+        except sqlite3.Error:  # another Chroma schema: leave its files alone
+            return
+        finally:
+            con.close()
+        for path in root.iterdir():
+            if path.is_dir() and _looks_like_uuid(path.name) and path.name not in live:
+                shutil.rmtree(path)
 
     def writer_active(self) -> bool:
         """True while another process holds the ingest lock."""
@@ -624,6 +691,19 @@ class ParagraphIndex:
         """Documents in the committed BM25 snapshot."""
         self.open_for_reading()
         return len(self._bm25_ids)
+
+
+_FILE_OF_INDEX = re.compile(r"(?:state-|bm25-|rows-)([0-9a-f]{10})(?:\.json|\.sqlite(?:-wal|-shm)?)?")
+
+
+def _disk_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _looks_like_uuid(name: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", name))
 
 
 def _now() -> str:

@@ -204,3 +204,52 @@ def test_second_writer_is_refused(engine: rag.Engine) -> None:
             engine.ingest(progress=False)
         # Readers keep answering while a writer holds the lock.
         assert engine.retrieve("Who co-owns the Faena hotel?", k=1)
+
+
+def test_prune_deletes_the_indexes_of_other_settings_and_keeps_the_current_one(
+    corpus: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    index_dir = tmp_path / "index"
+    old = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir, min_paragraph_words=5)
+    old.ingest(progress=False)
+    current = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir)
+    current.ingest(progress=False)
+    assert old.index.fingerprint != current.index.fingerprint
+    assert current.other_indexes() == [old.index.fingerprint]
+    chroma = index_dir / "chroma"
+    hnsw_dirs = {p.name for p in chroma.iterdir() if p.is_dir()}
+    assert len(hnsw_dirs) == 2
+
+    pruned, freed = current.prune_other_indexes()
+
+    assert pruned == [old.index.fingerprint] and freed > 0
+    assert current.other_indexes() == []
+    assert not any(old.index.fingerprint in p.name for p in index_dir.iterdir())
+    assert len({p.name for p in chroma.iterdir() if p.is_dir()}) == 1  # the old HNSW files are gone too
+    answer = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir).ask(
+        "Who is Steve Witkoff?", llm=False
+    )
+    assert "Witkoff" in answer.text and answer.citations
+
+
+def test_rag_status_points_at_prune_when_another_settings_index_is_left(
+    corpus: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag.cli import main
+
+    index_dir = tmp_path / "index"
+    rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir, min_paragraph_words=5).ingest(
+        progress=False
+    )
+    rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir).ingest(progress=False)
+    assert main(["status", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
+    assert "`rag ingest --prune`" in capsys.readouterr().out
+    monkeypatch.setenv("RAG_MODEL_DIR", str(model_dir))
+    assert main(["ingest", "-q", "--prune", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
+    assert "pruned 1 index(es) of other settings" in capsys.readouterr().out
+    assert main(["status", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
+    assert "other settings" not in capsys.readouterr().out
