@@ -18,9 +18,10 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, hop_lead, hop_query
+from rag.extractive import answer_extractive, hop_lead
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
+from rag.questions import hop_query
 from rag.retrieve import HybridRetriever, Retrieved, merge
 from rag.schema import Answer, Passage
 

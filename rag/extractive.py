@@ -6,11 +6,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rapidfuzz.distance import OSA
-
 from rag.citations import CitationKeys, marker
 from rag.index import Record
-from rag.places import place_aliases
+from rag.questions import (
+    ASKING_WORDS,
+    KIND_NAMES,
+    PRONOUN_START,
+    QuestionShape,
+    analyse_question,
+    bridge_names,
+    has_kind,
+    head_noun,
+    is_multi_hop,
+    names_a,
+    term_matches,
+    unknown_entities,
+)
 from rag.retrieve import Retrieved
 from rag.schema import Answer, Citation
 from rag.terms import STOPWORDS, stem, words
@@ -34,245 +45,6 @@ class Tuning:
 
 
 TUNING = Tuning()
-
-_QUESTION_LEAD = frozenset(
-    "who what when where which why how whose whom did does do is are was were can could will would "
-    "has have had should tell according name list give and but or in on at for the a an".split()
-)
-_NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
-    "hundred hundreds thousand thousands million millions billion billions dozen dozens half "
-    "percent".split()
-)
-_MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
-_DATE = re.compile(
-    rf"\b(({_MONTHS})\b|(monday|tuesday|wednesday|thursday|friday|saturday|sunday)|(19|20)\d\d\b|"
-    r"(last|next|this|earlier this|later this) (week|month|year|spring|summer|autumn|fall|winter)|"
-    r"yesterday|today|tomorrow|midnight|\d{1,2}:\d\d|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
-    r"decades?\b|spring|summer|winter|autumn)",
-    re.IGNORECASE,
-)
-_PRONOUN_START = re.compile(
-    r"^(he|she|they|it|this|these|that|those|his|her|their|its|according to (him|her|them))\b",
-    re.IGNORECASE,
-)
-_CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
-_PERSON_NOUNS = (
-    "person|official|minister|envoy|leader|president|negotiator|expert|analyst|politician|teacher|"
-    "billionaire|adviser|advisor|aide|secretary|diplomat|representative|figure|man|woman|prince|"
-    "journalist|editor|author|head|chief|spokesman|spokesperson"
-)
-_ORGANIZATION_NOUNS = (
-    "organi[sz]ations?|fund|agency|institution|body|company|firm|bank|council|ministry|committee|"
-    "institute|party|union|foundation|association"
-)
-# The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
-_ORGANIZATION_END = re.compile(
-    r"(Fund|Agency|Bank|Council|Ministry|Committee|Institute|Party|Union|Foundation|Association|"
-    r"Organi[sz]ation|Company|Corporation|Group|Office|Service|Department|Commission)\b"
-)
-_KINDS = [
-    ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
-    (
-        "number",
-        re.compile(
-            r"\bhow (many|much|long|far|large|big|old)\b"
-            r"|\bwhat (percentage|percent|share|number|amount|proportion|sum)\b"
-        ),
-    ),
-    (
-        "date",
-        re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b"),
-    ),
-    ("organization", re.compile(rf"\b(which|what) ([\w-]+ )?({_ORGANIZATION_NOUNS})\b")),
-]
-# Words a question uses to ask, not to name what it is about: never a reason to abstain.
-_ASKING_WORDS = frozenset(
-    "name names exact exactly kind type sort role part top main full specific particular "
-    "number amount many much often long percent day date time year month week man woman person "
-    "people official thing place hold holds organization organisation".split()
-)
-_KIND_NAMES = {
-    "person": "a name",
-    "number": "a number",
-    "date": "a date or time",
-    "organization": "an organisation's name",
-}
-
-
-_NESTED = re.compile(
-    r"\b\w+\s+(who|whom|whose|which|that|where)\s+\w+|\b(appointed|described|known|named|called)\s+(by|as)\b",
-    re.IGNORECASE,
-)
-
-
-def is_multi_hop(question: str) -> bool:
-    """Whether the question describes what it asks about ("the man who estimated..."): two hops."""
-    rest = question.strip().split(maxsplit=1)
-    return len(rest) == 2 and bool(_NESTED.search(rest[1]))
-
-
-def bridge_names(text: str, question: str) -> list[str]:
-    """Name-like words of `text` that the question does not contain: the link to the second hop."""
-    asked = {stem(w) for w in words(question)}
-    out = []
-    for run in _capitalised_runs(text):
-        if any(stem(w) in asked for m in run for w in words(m.group(0))):  # the question's own name
-            continue
-        for m in run:
-            if _name_like(m.group(0)):
-                out += [w for w in words(m.group(0)) if w not in out]
-    return out
-
-
-def hop_query(lead: str, question: str) -> str:
-    """The second hop's query: the names `lead` gives (as names, so spelling variants apply) and
-    the question words it does not answer; "" when it names no one new."""
-    names = bridge_names(lead, question)
-    if not names:
-        return ""
-    said = {stem(w) for w in words(lead)}
-    rest = [w for w in words(question) if w not in STOPWORDS and stem(w) not in said]
-    return " ".join([n.capitalize() for n in names[:4]] + rest)
-
-
-@dataclass(frozen=True)
-class QuestionShape:
-    """What a question asks for and which of its words matter."""
-
-    question: str
-    kind: str  # "person" | "number" | "date" | "organization" | "other"
-    terms: tuple[str, ...]  # stemmed content terms
-    entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
-
-
-def analyse_question(question: str) -> QuestionShape:
-    """Classify the question and pick out its terms and named entities."""
-    q = question.strip().lower()
-    kind = next((name for name, pattern in _KINDS if pattern.search(q)), "other")
-    terms = tuple(dict.fromkeys(stem(w) for w in words(question) if w not in STOPWORDS))
-    entities: list[str] = []
-    run: list[str] = []
-    for i, tok in enumerate(question.split()):
-        word = tok.strip("?!,.;:()\"'\u201c\u201d\u2018\u2019")
-        capitalised = bool(word) and word[0].isupper() and not (i == 0 and word.lower() in _QUESTION_LEAD)
-        if capitalised and word.lower() not in STOPWORDS:
-            run.append(word)
-            continue
-        if run:
-            entities.append(" ".join(run))
-            run = []
-    if run:
-        entities.append(" ".join(run))
-    return QuestionShape(question, kind, terms, tuple(dict.fromkeys(entities)))
-
-
-def _matches(term: str, bag: frozenset[str] | set[str]) -> bool:
-    """`term` is in `bag`, or a spelling variant of it is (Dmitriev/Dimitriev)."""
-    if term in bag:
-        return True
-    if len(term) < 5:
-        return False
-    budget = 1 if len(term) <= 6 else 2
-    return any(
-        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and OSA.distance(t, term) <= budget
-        for t in bag
-    )
-
-
-def _has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
-    if kind == "number":
-        return bool(re.search(r"\d", sentence)) or any(w in _NUMBER_WORDS for w in words(sentence))
-    if kind == "date":
-        return bool(_DATE.search(sentence))
-    if kind == "person":  # a name-like word outside the names the question already contains
-        return any(
-            stem(w) not in question_terms and _name_like(m.group(0))
-            for run in _capitalised_runs(sentence)
-            if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
-            for m in run
-            for w in words(m.group(0))
-        )
-    if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
-        return any(
-            len(run) > 1
-            and _ORGANIZATION_END.match(run[-1].group(0))
-            and not all(stem(w) in question_terms for r in run for w in words(r.group(0)))
-            for run in _capitalised_runs(sentence)
-        )
-    return False
-
-
-_HEAD = re.compile(r"^(?:which|what)\s+([a-z][\w-]*)\b")
-_NOT_HEADS = frozenset(
-    "is are was were did does do has have had can could will would should kind type sort".split()
-)
-
-
-def head_noun(question: str) -> str | None:
-    """The stemmed noun a "which X" / "what X" question asks for an instance of ("newspaper")."""
-    m = _HEAD.match(question.strip().lower())
-    if m is None or m.group(1) in _NOT_HEADS or m.group(1) in STOPWORDS:
-        return None
-    return stem(m.group(1))
-
-
-def _names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
-    """The sentence puts the head noun beside a name the question does not already give:
-    "the newspaper Kommersant", "Len Blavatnik, a billionaire"."""
-    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
-    for i, tok in enumerate(tokens):
-        if stem(tok.lower()) != head:
-            continue
-        for j in range(max(1, i - 3), min(len(tokens), i + 4)):
-            w = tokens[j]
-            if j != i and w[:1].isupper() and _name_like(w) and not _matches(stem(w.lower()), question_terms):
-                return True
-    return False
-
-
-def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
-    """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
-    runs: list[list[re.Match[str]]] = []
-    for m in _CAPITALISED.finditer(sentence, 1):
-        if runs and sentence[runs[-1][-1].end() : m.start()] == " ":
-            runs[-1].append(m)
-        else:
-            runs.append([m])
-    return runs
-
-
-_NOT_NAMES = frozenset(
-    "president minister secretary vice prince king queen general foreign national security council "
-    "state states united white house kremlin embassy government republic union eu nato us uk usa "
-    "sunday monday tuesday wednesday thursday friday saturday january february march april may june "
-    "july august september october november december".split()
-)
-
-
-def _name_like(word: str) -> bool:
-    """A capitalised word that may name a person: not an acronym, title, weekday, nationality or
-    a place we know ("Moscow")."""
-    w = word.strip(".,\u2019'").lower()
-    if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS or place_aliases(stem(w)):
-        return False
-    return not re.search(r"(ian|ean|ish|ese|can|ic|i)$", w) or len(w) <= 4
-
-
-def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list[str]:
-    """Names in the question whose head word (a surname, "Cup" of "World Cup") the corpus never uses.
-
-    Spelling variants count as known; a modifier alone ("South" of "South Florida") does not decide.
-    """
-    missing = []
-    for entity in shape.entities:
-        parts = [stem(w) for w in words(entity) if w not in STOPWORDS and not w.isdigit()]
-        if parts and not known(parts[-1]):
-            missing.append(entity)
-    return missing
 
 
 @dataclass
@@ -314,7 +86,7 @@ def _select(
         unknown = [
             w
             for w in words(question)
-            if w not in STOPWORDS and w not in _ASKING_WORDS and not w.isdigit() and not known(stem(w))
+            if w not in STOPWORDS and w not in ASKING_WORDS and not w.isdigit() and not known(stem(w))
         ]
         if unknown:
             return f"The articles do not mention \u201c{unknown[0]}\u201d."
@@ -325,11 +97,11 @@ def _select(
     total = sum(weights.values()) or 1.0
     qterms = set(shape.terms)
     # Terms the corpus never uses count as covered by what retrieval searched instead ("beijing"
-    # by "china"); spelling variants are matched by `_matches` itself.
+    # by "china"); spelling variants are matched by `term_matches` itself.
     instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in shape.terms}
 
     def covers(t: str, bag: frozenset[str] | set[str]) -> bool:
-        return _matches(t, bag) or not instead[t].isdisjoint(bag)
+        return term_matches(t, bag) or not instead[t].isdisjoint(bag)
 
     head = head_noun(question)
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
@@ -346,14 +118,14 @@ def _select(
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if covers(t, bag)}
             c.share = sum(weights[t] for t in c.covered) / total
-            c.has_kind = _has_kind(shape.kind, text, qterms)
+            c.has_kind = has_kind(shape.kind, text, qterms)
             c.score = (
                 tuning.w_similarity * c.similarity
                 + tuning.w_lexical * c.share
                 + tuning.w_paragraph * paragraph_cover
                 + tuning.w_type * c.has_kind
                 + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
-                + (tuning.w_head * _names_a(head, text, qterms) if head else 0.0)
+                + (tuning.w_head * names_a(head, text, qterms) if head else 0.0)
             )
             candidates.append(c)
     if not candidates:
@@ -361,7 +133,7 @@ def _select(
     candidates.sort(key=lambda c: -c.score)
     best = candidates[0]
     if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
-        return f"The articles do not say: no passage gives {_KIND_NAMES[shape.kind]} for this."
+        return f"The articles do not say: no passage gives {KIND_NAMES[shape.kind]} for this."
     if best.score < tuning.min_score:
         return "The articles do not say: no sentence in them answers this."
     chosen = _choose(candidates, shape, tuning)
@@ -444,7 +216,7 @@ def _second_hop(
         if c.record.paragraph_id == first.record.paragraph_id:
             return False
         if names:
-            return any(_matches(n, c.record.terms) for n in names)
+            return any(term_matches(n, c.record.terms) for n in names)
         return c.record.article_id == first.record.article_id and abs(c.record.n - first.record.n) == 1
 
     best: tuple[float, _Candidate] | None = None
@@ -529,7 +301,7 @@ def _is_heading(text: str) -> bool:
 def _with_context(c: _Candidate) -> str:
     """The sentence, joined with its predecessor when it cannot stand alone."""
     s, e = c.record.sentence_spans[c.index]
-    if c.index > 0 and (len(c.text.split()) < 7 or _PRONOUN_START.match(c.text)):
+    if c.index > 0 and (len(c.text.split()) < 7 or PRONOUN_START.match(c.text)):
         s = c.record.sentence_spans[c.index - 1][0]
     kicker = _KICKER.match(c.record.text, s, e)
     return c.record.text[kicker.end() if kicker else s : e]

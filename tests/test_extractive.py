@@ -7,7 +7,7 @@ import re
 import pytest
 
 import rag
-from rag.extractive import _has_kind, _names_a, analyse_question, bridge_names, head_noun, is_multi_hop
+from rag.questions import analyse_question, bridge_names, has_kind, head_noun, is_multi_hop, names_a
 from rag.terms import stem
 
 pytestmark = pytest.mark.slow
@@ -21,8 +21,8 @@ def test_question_shapes() -> None:
     assert analyse_question("When did the talks start?").kind == "date"
     assert analyse_question("Why did the talks move to Miami?").kind == "other"
     assert analyse_question("Which organization does Dmitriev head?").kind == "organization"
-    assert not _has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
-    assert _has_kind("person", "Talks held in Moscow between Witkoff and Putin.", {"putin"})
+    assert not has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
+    assert has_kind("person", "Talks held in Moscow between Witkoff and Putin.", {"putin"})
     assert analyse_question("What fund does the man oversee?").kind == "organization"
     assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
     assert is_multi_hop("What fund does the man who estimated the losses oversee?")
@@ -87,14 +87,14 @@ def test_which_x_questions_know_the_noun_they_ask_for() -> None:
     assert head_noun("Which of them spoke first?") is None
     assert head_noun("Who reported it?") is None
     terms = {stem("newspaper"), stem("report")}
-    assert _names_a(
+    assert names_a(
         stem("newspaper"), "The session, as reported by the newspaper Kommersant, ran late.", terms
     )
-    assert _names_a(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", set())
+    assert names_a(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", set())
     # the noun alone, or beside a name the question already gives, is no answer
-    assert not _names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
-    assert not _names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
-    assert not _names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkof")})  # misspelt
+    assert not names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
+    assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
+    assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkof")})  # misspelt
 
 
 def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) -> None:

@@ -17,6 +17,7 @@ LAYERS = {
     "embedding": 1,
     "citations": 1,
     "places": 1,
+    "questions": 1,
     "index": 2,
     "rowstore": 2,
     "retrieve": 2,
