@@ -43,8 +43,11 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float
 
 
 def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
-    """`first`'s passages plus up to `extra` new ones from `second` (a follow-up hop), re-ranked."""
+    """`first`'s passages plus up to `extra` new ones from `second` (a follow-up hop), re-ranked:
+    the new ones take the places of `first`'s last ones, which follow them (the hop searched for
+    the name the first answer gave, so what it finds is likelier the answer's paragraph)."""
     passages = list(first.passages)
+    new: list[Passage] = []
     records = dict(first.records)
     sims = dict(first.dense_similarity)
     for p in second.passages:
@@ -52,10 +55,13 @@ def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
             break
         if p.paragraph_id in records:
             continue
-        passages.append(replace(p, rank=len(passages) + 1))
+        new.append(p)
         records[p.paragraph_id] = second.records[p.paragraph_id]
         sims[p.paragraph_id] = second.dense_similarity.get(p.paragraph_id, 0.0)
         extra -= 1
+    at = max(1, len(passages) - len(new))
+    passages = passages[:at] + new + passages[at:]
+    passages = [replace(p, rank=i) for i, p in enumerate(passages, start=1)]
     return Retrieved(passages, records, first.query_vector, sims, first.expansions)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rag.places import place_aliases
-from rag.retrieve import SpellingVariants, rrf
+from rag.retrieve import Retrieved, SpellingVariants, merge, rrf
+from rag.schema import Passage
 from rag.terms import stem
 
 
@@ -78,3 +80,26 @@ def test_article_filter(seeds_engine) -> None:
     only = ["004_1f2595c2addab089"]
     top = seeds_engine.retrieve("Who is Dmitriev?", k=5, articles=only)
     assert top and all(p.article_id == only[0] for p in top)
+
+
+def _retrieved(ids: list[str]) -> Retrieved:
+    passages = [Passage(i, "a", 1, "t", f"text {i}", 1.0, r) for r, i in enumerate(ids, start=1)]
+    return Retrieved(passages, {i: object() for i in ids}, np.zeros(3), {i: 0.5 for i in ids})  # type: ignore[misc]
+
+
+def test_a_second_hop_s_new_paragraphs_rank_inside_the_first_hop_s_top_k() -> None:
+    # The hop searched for the name the first answer gave: what it finds outranks the first
+    # hop's weakest passages, which move down rather than out.
+    merged = merge(_retrieved(["p1", "p2", "p3", "p4", "p5"]), _retrieved(["p2", "h1", "h2", "h3"]), extra=2)
+    assert [p.paragraph_id for p in merged.passages] == ["p1", "p2", "p3", "h1", "h2", "p4", "p5"]
+    assert [p.rank for p in merged.passages] == [1, 2, 3, 4, 5, 6, 7]
+    assert set(merged.records) == {"p1", "p2", "p3", "p4", "p5", "h1", "h2"}
+
+
+def test_a_nested_question_s_answer_paragraph_is_among_the_top_five(seeds_engine) -> None:
+    answer = seeds_engine.ask(
+        "What kind of specialist is the main Russian negotiator who has been discussing business schemes "
+        "with Witkoff?",
+        llm=False,
+    )
+    assert any("investment specialist" in p.text for p in answer.passages[:5])
