@@ -243,3 +243,34 @@ def test_a_reset_server_is_reported_and_restored_by_ingest(
     assert report is not None and report.added == first.paragraphs
     restored = rag.open(**settings, chroma_url=chroma_server.url)
     assert "Blavatnik" in restored.ask("Who co-owns the Faena hotel?", llm=False).text
+
+
+def test_prune_on_a_server_deletes_only_this_folder_s_other_settings_index(
+    chroma_server: ChromaServer, corpus: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    import chromadb
+
+    index_dir = tmp_path / "index"
+    common = {
+        "corpus": corpus,
+        "index_dir": index_dir,
+        "model_dir": model_dir,
+        "chroma_url": chroma_server.url,
+    }
+    old = rag.open(min_paragraph_words=5, **common)
+    old.ingest(progress=False)
+    current = rag.open(**common)
+    current.ingest(progress=False)
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port)
+    # Another folder's index on the same server, and a collection that is not ours at all.
+    client.create_collection("paragraphs-0123456789", embedding_function=None)
+    client.create_collection("someone-elses", embedding_function=None)
+
+    assert current.other_indexes() == [old.index.fingerprint]  # the server is never scanned
+    pruned, _ = current.prune_other_indexes()
+
+    assert pruned == [old.index.fingerprint]
+    names = {c.name for c in client.list_collections()}
+    assert names == {current.index.collection_name, "paragraphs-0123456789", "someone-elses"}
+    assert not any(old.index.fingerprint in p.name for p in index_dir.iterdir())
+    assert not current.ask("Who is Steve Witkoff?", llm=False).abstained
