@@ -18,6 +18,7 @@ from rag.questions import (
     has_kind,
     head_noun,
     is_multi_hop,
+    kind_values,
     names_a,
     term_matches,
     unknown_entities,
@@ -242,6 +243,12 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     # question (two paragraphs that both seem to answer: show both), not by one that adds a word.
     complete = _complete(best, shape, tuning)
     covered = set(best.covered)
+    asked = set(shape.terms)
+
+    def values(c: _Candidate) -> set[str]:
+        return kind_values(shape.kind, c.text, asked)
+
+    answer = values(best) if complete else set()
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
@@ -249,6 +256,8 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
             continue
         if complete and c.share < best.share:
             continue
+        if complete and shape.kind != "other" and all(term_matches(v, answer) for v in values(c)):
+            continue  # it gives the same name, number or date: nothing to add
         if c.covered - covered:
             chosen.append(c)
             covered |= c.covered

@@ -161,26 +161,36 @@ def term_matches(term: str, bag: frozenset[str] | set[str]) -> bool:
 
 
 def has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
+    """Whether the sentence gives what the question asks for (a name, number, date...)."""
+    return bool(kind_values(kind, sentence, question_terms))
+
+
+def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
+    """The names, numbers or dates of the asked-for kind that the sentence gives (lower-cased,
+    names stemmed), leaving out those the question itself contains; empty for "other"."""
     if kind == "number":
-        return bool(re.search(r"\d", sentence)) or any(w in _NUMBER_WORDS for w in words(sentence))
+        return set(re.findall(r"\d+", sentence)) | {w for w in words(sentence) if w in _NUMBER_WORDS}
     if kind == "date":
-        return bool(_DATE.search(sentence))
-    if kind == "person":  # a name-like word outside the names the question already contains
-        return any(
-            stem(w) not in question_terms and _name_like(m.group(0))
+        return {m.group(0).lower() for m in _DATE.finditer(sentence)}
+    if kind == "person":  # name-like words outside the names the question already contains
+        return {
+            stem(w)
             for run in _capitalised_runs(sentence)
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
             for m in run
+            if _name_like(m.group(0))
             for w in words(m.group(0))
-        )
+            if stem(w) not in question_terms
+        }
     if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
-        return any(
-            len(run) > 1
+        return {
+            " ".join(r.group(0).lower() for r in run)
+            for run in _capitalised_runs(sentence)
+            if len(run) > 1
             and _ORGANIZATION_END.match(run[-1].group(0))
             and not all(stem(w) in question_terms for r in run for w in words(r.group(0)))
-            for run in _capitalised_runs(sentence)
-        )
-    return False
+        }
+    return set()
 
 
 _HEAD = re.compile(r"^(?:which|what)\s+([a-z][\w-]*)\b")
