@@ -18,10 +18,9 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, hop_lead
+from rag.extractive import answer_extractive, hop_query_for
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
-from rag.questions import hop_query
 from rag.retrieve import HybridRetriever, Retrieved, merge
 from rag.schema import Answer, Passage
 
@@ -251,13 +250,11 @@ class Engine:
         retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
         # Second hop for a nested question: the sentence that answers the described part ("the
         # main Russian negotiator") names who it is; searching for that name finds the answer's
-        # paragraph. None when that first sentence already answers the whole question.
-        lead = hop_lead(q, retrieved, self.index.idf, self.retriever.known_term)
-        if lead:
-            hop_q = hop_query(lead, q)
-            if hop_q:
-                hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
-                retrieved = merge(retrieved, hop, extra=2)
+        # paragraph. No query when that first sentence already answers the whole question.
+        hop_q = hop_query_for(q, retrieved, self.index.idf, self.retriever.known_term)
+        if hop_q:
+            hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
+            retrieved = merge(retrieved, hop, extra=2)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
 

@@ -17,6 +17,7 @@ from rag.questions import (
     bridge_names,
     has_kind,
     head_noun,
+    hop_query,
     is_multi_hop,
     kind_values,
     names_a,
@@ -183,22 +184,23 @@ def answer_extractive(
     return _cited_answer(question, chosen, retrieved, keys or CitationKeys())
 
 
-def hop_lead(
+def hop_query_for(
     question: str,
     retrieved: Retrieved,
     idf: Callable[[str], float],
     known: Callable[[str], bool],
     tuning: Tuning = TUNING,
 ) -> str:
-    """The sentence a nested question's second retrieval starts from ("the main Russian
-    negotiator" -> the sentence naming him); "" when the question is not nested, the articles do
-    not answer it, or its first sentence already gives what it asks for (no second retrieval)."""
+    """The query of a nested question's second retrieval: the names its first sentence gives ("the
+    main Russian negotiator" -> Kirill Dmitriev) and the words that sentence leaves unanswered; ""
+    when the question is not nested, the articles do not answer it, the first sentence already
+    gives what it asks for, or names no one new."""
     if not is_multi_hop(question):
         return ""
     sel = _select(question, retrieved, idf, known, tuning)
     if isinstance(sel, str) or sel.answered:
         return ""
-    return _with_context(sel.chosen[0])
+    return hop_query(_with_context(sel.chosen[0]), question)
 
 
 def _second_hop(
