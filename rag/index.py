@@ -496,6 +496,19 @@ class ParagraphIndex:
             return None
         return st.st_ino, st.st_mtime_ns
 
+    def _settled_state(self) -> tuple[dict[str, Any] | None, bool]:
+        """The state and whether a writer holds the lock, never a finished writer's stale state.
+
+        A writer marks the state complete before it lets go of the lock, so a state read as
+        incomplete while the lock is already free is read again: the writer may have finished in
+        between, and only a state still incomplete then is an interrupted ingest.
+        """
+        state = self._read_state()
+        writing = self.writer_active()
+        if not writing and state is not None and not state.get("complete"):
+            state = self._read_state()
+        return state, writing
+
     def open_for_reading(self) -> None:
         """Load the committed BM25 snapshot; raise a clear error if there is none usable.
 
@@ -508,16 +521,16 @@ class ParagraphIndex:
             self._bm25 = None
             self._collection = None  # a new client, that sees the rows of the new snapshot
         stamp = self._snapshot_stamp()
-        state = self._read_state()
+        state, writing = self._settled_state()
         if state is None or not (self._bm25_dir / "ids.json").exists():
-            if state is not None and not self.writer_active():
+            if state is not None and not writing:
                 raise IndexIncompleteError(
                     f"ingestion of {self.index_dir} is incomplete; run `rag ingest` to finish it"
                 )
             raise IndexMissingError(
                 f"no index in {self.index_dir} for these settings; run `rag ingest` first"
             )
-        if not state.get("complete") and not self.writer_active():
+        if not state.get("complete") and not writing:
             raise IndexIncompleteError(
                 f"ingestion of {self.index_dir} was interrupted; run `rag ingest` to finish it"
             )

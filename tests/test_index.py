@@ -206,6 +206,29 @@ def test_second_writer_is_refused(engine: rag.Engine) -> None:
         assert engine.retrieve("Who co-owns the Faena hotel?", k=1)
 
 
+def test_a_writer_finishing_while_a_reader_opens_is_not_taken_for_a_crash(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.ingest(progress=False)
+    index = engine.index
+    committed = index._read_state()
+    index._write_state(**{**committed, "complete": False})  # a writer is mid-ingest ...
+    index._bm25 = None
+
+    def writer_commits_then_lets_go() -> bool:
+        index._write_state(**committed)  # ... and commits just before the reader asks for the lock
+        return False
+
+    monkeypatch.setattr(index, "writer_active", writer_commits_then_lets_go)
+    assert index.bm25_count() == 79
+    # A state still incomplete with no writer is what a crash leaves: that is reported.
+    index._write_state(**{**committed, "complete": False})
+    index._bm25 = None
+    monkeypatch.setattr(index, "writer_active", lambda: False)
+    with pytest.raises(IndexIncompleteError, match="was interrupted; run `rag ingest`"):
+        index.bm25_count()
+
+
 def test_prune_deletes_the_indexes_of_other_settings_and_keeps_the_current_one(
     corpus: Path, tmp_path: Path, model_dir: Path
 ) -> None:
