@@ -11,8 +11,10 @@ from rag.index import Record
 from rag.questions import (
     ASKING_WORDS,
     KIND_NAMES,
+    PHRASE_NOUNS,
     PRONOUN_START,
     QuestionShape,
+    acronym,
     analyse_question,
     bridge_names,
     has_kind,
@@ -21,6 +23,7 @@ from rag.questions import (
     is_multi_hop,
     kind_values,
     names_a,
+    predicate_words,
     term_matches,
     unknown_entities,
 )
@@ -43,6 +46,7 @@ class Tuning:
     min_score: float = 0.45  # below: no sentence is a good enough answer
     join_ratio: float = 0.85  # a sentence of another paragraph joins if this close to the best
     complete_share: float = 0.6  # a sentence holding this share of the question answers alone
+    min_verb_similarity: float = 0.62  # a question with a verb the articles never use needs this
     max_sentences: int = 2
 
 
@@ -85,12 +89,23 @@ def _select(
     if shape.kind in ("person", "number", "date"):
         # A question after a name, number or date whose subject the corpus never mentions
         # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
+        initialled = {w for e in shape.entities if (a := acronym(e)) and known(a) for w in words(e)}
         unknown = [
             w
             for w in words(question)
-            if w not in STOPWORDS and w not in ASKING_WORDS and not w.isdigit() and not known(stem(w))
+            if w not in STOPWORDS
+            and w not in initialled
+            and w not in ASKING_WORDS
+            and w not in PHRASE_NOUNS
+            and not w.isdigit()
+            and not known(stem(w))
         ]
-        if unknown:
+        # A verb the articles do not use may still be answered in other words ("When will the EU
+        # stop importing..." -- "a deal to end Russian imports"), but only by a close sentence.
+        verbs = set(predicate_words(question))
+        if any(w not in verbs for w in unknown):
+            return f"The articles do not mention \u201c{next(w for w in unknown if w not in verbs)}\u201d."
+        if unknown and _closest_sentence(records, retrieved) < tuning.min_verb_similarity:
             return f"The articles do not mention \u201c{unknown[0]}\u201d."
     if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
         return "The articles do not say: none of them is about this."
@@ -145,6 +160,18 @@ def _select(
     # nothing tells whether the first sentence holds the fund rather than the man.
     answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
     return _Selection(chosen, candidates, weights, answered)
+
+
+def _closest_sentence(records: list[Record], retrieved: Retrieved) -> float:
+    """The highest question-to-sentence similarity among the retrieved paragraphs."""
+    return max(
+        (
+            float((r.sentence_vectors @ retrieved.query_vector).max())
+            for r in records
+            if r.sentence_vectors.size
+        ),
+        default=0.0,
+    )
 
 
 @dataclass

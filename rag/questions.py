@@ -72,6 +72,57 @@ ASKING_WORDS = frozenset(
     "number amount many much often long percent day date time year month week man woman person "
     "people official thing place hold holds organization organisation".split()
 )
+# Nouns that only make up a preposition ("on behalf of", "for the sake of"): never a reason to abstain.
+PHRASE_NOUNS = frozenset("behalf sake spite lieu".split())
+_AUXILIARIES = frozenset("did does do will would can could should might may has have had".split())
+_DETERMINERS = frozenset("the a an this that these those his her their its".split())
+_TOKEN = re.compile(r"[\w\u2019'.-]+")
+_DEMONYM = re.compile(r"(ian|ean|ese|ish|can)$")
+_BODIES = frozenset("union nations kingdom states emirates".split())
+
+
+def predicate_words(question: str) -> list[str]:
+    """Lower-cased words in the question's verb position: right after "who" ("Who spoke with...")
+    or after an auxiliary and a named subject ("When will the EU stop...", "did Putin phone").
+
+    An article may say it with another verb ("end", "met"): what the question is about is in its
+    other words. A subject that is neither a name nor a nationality and its noun ("did the troops
+    grab") is not recognised.
+    """
+    tokens = [t.strip(".\u2019'") for t in _TOKEN.findall(question)]
+    low = [t.lower() for t in tokens]
+    out: list[str] = []
+    if low[:1] in (["who"], ["whom"]):
+        j = 1 + int(len(low) > 1 and low[1] in _AUXILIARIES)  # "Who has visited..."
+        if j < len(low) and low[j] not in STOPWORDS and not tokens[j][:1].isupper():
+            out.append(low[j])
+    for i, word in enumerate(low):
+        if word not in _AUXILIARIES or (i == 1 and out):
+            continue
+        j = i + 1 + int(i + 1 < len(low) and low[i + 1] in _DETERMINERS)
+        start = j
+        while j < len(tokens) and tokens[j][:1].isupper():
+            j += 1
+        if j > start and _DEMONYM.search(low[j - 1]) and j + 1 < len(low):
+            j += 1  # "did Russian troops grab": a nationality and its noun make the subject
+        if j > start and j < len(low) and not tokens[j][:1].isupper() and low[j] not in STOPWORDS:
+            out.append(low[j])
+    return list(dict.fromkeys(out))
+
+
+def acronym(name: str) -> str:
+    """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
+    "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with
+    initials ("U.S.")."""
+    parts = [w for w in words(name) if w not in STOPWORDS]
+    if len(parts) < 2 or any(len(w) < 3 for w in parts):
+        return ""
+    # Two letters are initials only for a body ("EU", "UN"): "Steve Witkoff" is no "SW".
+    if len(parts) == 2 and parts[-1] not in _BODIES and not _ORGANIZATION_END.match(parts[-1].title()):
+        return ""
+    return "".join(w[0] for w in parts)
+
+
 KIND_NAMES = {
     "person": "a name",
     "number": "a number",
@@ -257,11 +308,13 @@ def _name_like(word: str) -> bool:
 def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list[str]:
     """Names in the question whose head word (a surname, "Cup" of "World Cup") the corpus never uses.
 
-    Spelling variants count as known; a modifier alone ("South" of "South Florida") does not decide.
+    Spelling variants count as known, and so do initials ("EU" for "European Union"); a modifier
+    alone ("South" of "South Florida") does not decide.
     """
     missing = []
     for entity in shape.entities:
         parts = [stem(w) for w in words(entity) if w not in STOPWORDS and not w.isdigit()]
-        if parts and not known(parts[-1]):
+        short = acronym(entity)
+        if parts and not known(parts[-1]) and not (short and known(short)):
             missing.append(entity)
     return missing

@@ -11,6 +11,7 @@ import numpy as np
 from rag.embedding import Encoder
 from rag.index import ParagraphIndex, Record
 from rag.places import place_aliases
+from rag.questions import acronym, analyse_question
 from rag.schema import Passage
 from rag.terms import STOPWORDS, stem, words
 
@@ -129,12 +130,19 @@ class HybridRetriever:
         }
         terms: list[str] = []
         expansions: dict[str, list[str]] = {}
+        # A name the corpus writes as its initials: "European Union" -> "eu".
+        for entity in analyse_question(question).entities:
+            short = acronym(entity)
+            last = stem(words(entity)[-1])
+            if short and short in vocab and last not in vocab:
+                expansions[last] = [short]
+                terms.append(short)
         for w in words(question):
             if w in STOPWORDS:
                 continue
             t = stem(w)
             terms.append(t)
-            if w in capitalised or t not in vocab:
+            if (w in capitalised or t not in vocab) and t not in expansions:
                 extra = self._variants.variants(t)
                 if t not in vocab:  # a place the corpus names another way: "Beijing" -> "china"
                     extra += [a for a in sorted(place_aliases(t)) if a in vocab and a not in extra]

@@ -8,6 +8,7 @@ import pytest
 
 import rag
 from rag.questions import (
+    acronym,
     analyse_question,
     bridge_names,
     has_kind,
@@ -15,6 +16,7 @@ from rag.questions import (
     is_multi_hop,
     kind_values,
     names_a,
+    predicate_words,
 )
 from rag.terms import stem
 
@@ -86,6 +88,68 @@ def test_a_capital_of_a_country_the_articles_never_name_abstains(seeds_engine: r
     answer = seeds_engine.ask("What did Canberra say about the talks?", llm=False)
     assert answer.abstained
     assert answer.abstain_reason == "The articles do not mention Canberra."
+
+
+@pytest.mark.parametrize(
+    "question, verbs",
+    [
+        ("Who spoke on behalf of Russia in Miami?", ["spoke"]),
+        ("Who has visited Kyiv?", ["visited"]),
+        ("Who did Putin meet?", ["meet"]),
+        ("When will the EU stop importing Russian gas?", ["stop"]),
+        ("How much land did Russian troops grab in November?", ["grab"]),
+        ("Which European leader did Putin phone after the talks?", ["phone"]),
+        # Nouns are what a question is about: never taken for its verb.
+        ("How much does a night at the Faena hotel cost?", []),
+        ("Who is the U.S. ambassador to Russia?", []),
+        ("How many people attended the Kremlin dinner?", []),
+    ],
+)
+def test_the_verb_of_a_question_is_told_from_its_nouns(question: str, verbs: list[str]) -> None:
+    assert predicate_words(question) == verbs
+
+
+def test_initials_of_a_name() -> None:
+    assert acronym("European Union") == "eu"
+    assert acronym("Institute for the Study of War") == "isw"
+    assert acronym("Putin") == ""
+    assert acronym("Steve Witkoff") == ""  # two initials stand only for a body ("EU", "UN")
+
+
+@pytest.mark.parametrize(
+    "question, quoted",
+    [
+        ("When will the EU stop importing Russian gas?", "end Russian imports of gas by 2027"),
+        ("When does the European Union plan to end Russian gas imports?", "by 2027"),
+        ("Who travelled with Witkoff to Moscow?", "accompanied by Jared Kushner"),
+        ("Who negotiated on behalf of the United States?", "Steve Witkoff"),
+    ],
+)
+def test_a_question_worded_unlike_the_article_is_answered(
+    seeds_engine: rag.Engine, question: str, quoted: str
+) -> None:
+    # The articles never say "stop", "travelled", "behalf" or "European Union"; they say "end",
+    # "accompanied", "representing" and "EU". Those words are no reason to abstain.
+    answer = seeds_engine.ask(question, llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert quoted in answer.text
+
+
+@pytest.mark.parametrize(
+    "question, word",
+    [
+        ("Who arrested Kirill Dmitriev?", "arrested"),
+        ("When did Putin phone Trump?", "phone"),
+        ("Which European leader did Putin phone after the Kremlin talks?", "phone"),
+        ("Who is the U.S. ambassador to Russia?", "ambassador"),
+    ],
+)
+def test_a_verb_or_noun_the_articles_never_use_abstains_when_no_sentence_is_close(
+    seeds_engine: rag.Engine, question: str, word: str
+) -> None:
+    answer = seeds_engine.ask(question, llm=False)
+    assert answer.abstained and not answer.citations
+    assert answer.abstain_reason == f"The articles do not mention \u201c{word}\u201d."
 
 
 def test_which_x_questions_know_the_noun_they_ask_for() -> None:

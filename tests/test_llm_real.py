@@ -206,7 +206,7 @@ def test_stopping_the_server_mid_answer_gives_the_extractive_answer(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # 113 questions through SmolLM2 on 2 cores: ~15 min
+@pytest.mark.timeout(1800)  # 118 questions through SmolLM2 on 2 cores: ~10 min
 def test_llm_eval_meets_its_thresholds(seeds_engine: Any, server: LlamaServer) -> None:
     """`rag eval --llm` in-process: the whole gold set through SmolLM2, gated on [llm]."""
     from eval.run import THRESHOLDS, check_gate, evaluate, render_table
