@@ -42,6 +42,7 @@ from rag.sentences import split_sentences
 from rag.terms import content_terms
 
 RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
+_SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before giving up
 WRITE_BATCH = 256  # paragraphs embedded and upserted per step; a crash loses at most one step
 
 
@@ -520,31 +521,42 @@ class ParagraphIndex:
                 return
             self._bm25 = None
             self._collection = None  # a new client, that sees the rows of the new snapshot
-        stamp = self._snapshot_stamp()
-        state, writing = self._settled_state()
-        if state is None or not (self._bm25_dir / "ids.json").exists():
-            if state is not None and not writing:
-                raise IndexIncompleteError(
-                    f"ingestion of {self.index_dir} is incomplete; run `rag ingest` to finish it"
+        # A writer swaps a new snapshot in by renaming directories; one read while that happens
+        # may mix files of both, so a snapshot is taken only if its stamp held while it was read.
+        for attempt in range(_SNAPSHOT_TRIES):
+            stamp = self._snapshot_stamp()
+            state, writing = self._settled_state()
+            if state is None or stamp is None:
+                if writing and attempt + 1 < _SNAPSHOT_TRIES:  # mid-swap: the new one is a moment away
+                    time.sleep(0.05)
+                    continue
+                if state is not None and not writing:
+                    raise IndexIncompleteError(
+                        f"ingestion of {self.index_dir} is incomplete; run `rag ingest` to finish it"
+                    )
+                raise IndexMissingError(
+                    f"no index in {self.index_dir} for these settings; run `rag ingest` first"
                 )
-            raise IndexMissingError(
-                f"no index in {self.index_dir} for these settings; run `rag ingest` first"
+            if not state.get("complete") and not writing:
+                raise IndexIncompleteError(
+                    f"ingestion of {self.index_dir} was interrupted; run `rag ingest` to finish it"
+                )
+            try:
+                self._load_snapshot()
+            except (OSError, ValueError, KeyError) as e:
+                self._bm25 = None
+                if self._snapshot_stamp() == stamp:  # not a swap: a damaged snapshot
+                    raise IndexIncompleteError(
+                        f"the search snapshot of {self.index_dir} is damaged ({e}); run `rag ingest` to rebuild it"
+                    ) from e
+                continue
+            if self._snapshot_stamp() == stamp:
+                break
+        else:
+            self._bm25 = None
+            raise IndexBusyError(
+                f"the index in {self.index_dir} changed {_SNAPSHOT_TRIES} times while it was read; ask again"
             )
-        if not state.get("complete") and not writing:
-            raise IndexIncompleteError(
-                f"ingestion of {self.index_dir} was interrupted; run `rag ingest` to finish it"
-            )
-        import bm25s
-
-        self._bm25 = bm25s.BM25.load(str(self._bm25_dir), mmap=True)
-        meta = json.loads((self._bm25_dir / "ids.json").read_text())
-        self._bm25_ids = meta["ids"]
-        self._bm25_articles = meta["articles"]
-        with np.load(self._bm25_dir / "meta.npz") as npz:
-            self._bm25_meta = {k: npz[k] for k in npz.files}
-        self._bm25_vocab = self._bm25.vocab_dict
-        self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
-        self._committed = set(self._bm25_ids)
         self._snapshot = stamp
         self._dim = int(state.get("dim", 384))
         if not self.rows.path.exists() and not self.writer_active():
@@ -564,6 +576,19 @@ class ParagraphIndex:
                     f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
                     f"{len(self._committed)} paragraphs (was it reset?); run `rag ingest` to restore them"
                 )
+
+    def _load_snapshot(self) -> None:
+        import bm25s
+
+        self._bm25 = bm25s.BM25.load(str(self._bm25_dir), mmap=True)
+        meta = json.loads((self._bm25_dir / "ids.json").read_text())
+        self._bm25_ids = meta["ids"]
+        self._bm25_articles = meta["articles"]
+        with np.load(self._bm25_dir / "meta.npz") as npz:
+            self._bm25_meta = {k: npz[k] for k in npz.files}
+        self._bm25_vocab = self._bm25.vocab_dict
+        self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        self._committed = set(self._bm25_ids)
 
     @property
     def vocabulary(self) -> dict[str, int]:

@@ -229,6 +229,47 @@ def test_a_writer_finishing_while_a_reader_opens_is_not_taken_for_a_crash(
         index.bm25_count()
 
 
+def test_a_snapshot_swapped_in_while_a_reader_loads_it_is_read_again(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    engine.ingest(progress=False)
+    index = engine.index
+    ids = index._bm25_dir / "ids.json"
+    real = index._load_snapshot
+    calls: list[str] = []
+
+    def load_while_a_writer_commits() -> None:
+        calls.append("load")
+        if len(calls) == 1:  # a writer renames its new snapshot in half-way through this read
+            tmp = ids.with_suffix(".new")
+            tmp.write_text(ids.read_text())
+            os.replace(tmp, ids)
+            raise ValueError("half of the files were the old snapshot's")
+        real()
+
+    index._bm25 = None
+    monkeypatch.setattr(index, "_load_snapshot", load_while_a_writer_commits)
+    assert index.bm25_count() == 79
+    assert calls == ["load", "load"] and index._snapshot == index._snapshot_stamp()
+
+    # A snapshot that fails to load with no writer swapping it is damaged: that is not retried.
+    def damaged() -> None:
+        calls.append("damaged")
+        raise ValueError("truncated file")
+
+    index._bm25 = None
+    monkeypatch.setattr(index, "_load_snapshot", damaged)
+    with pytest.raises(IndexIncompleteError, match=r"damaged \(truncated file\); run `rag ingest`"):
+        index.bm25_count()
+    assert calls.count("damaged") == 1
+    monkeypatch.setattr(index, "_load_snapshot", real)
+    (index._bm25_dir / "ids.json").write_text("{")  # really damaged: the rebuild repairs it
+    assert engine.ingest(progress=False).paragraphs == 79
+    assert index.bm25_count() == 79
+
+
 def test_prune_deletes_the_indexes_of_other_settings_and_keeps_the_current_one(
     corpus: Path, tmp_path: Path, model_dir: Path
 ) -> None:
