@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _print_answer(answer: Any, show_sources: bool = True) -> None:
     if answer.abstained:
         print(answer.abstain_reason)
+        if show_sources and answer.passages:
+            print("\nclosest paragraphs searched (not an answer):")
+            for p in [p for p in answer.passages if not p.is_heading][:3]:
+                snippet = textwrap.shorten(p.text, 110, placeholder=" \u2026")
+                print(f"- {p.title}, paragraph {p.n} ({p.paragraph_id}): {snippet}")
     else:
         print(answer.text)
     for notice in answer.notices:

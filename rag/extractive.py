@@ -28,7 +28,7 @@ from rag.questions import (
     unknown_entities,
 )
 from rag.retrieve import Retrieved
-from rag.schema import Answer, Citation
+from rag.schema import Answer, Citation, is_heading
 from rag.terms import STOPWORDS, stem, words
 
 
@@ -126,7 +126,7 @@ def _select(
     for rec in records:
         sims = rec.sentence_vectors @ retrieved.query_vector
         paragraph_cover = sum(w for t, w in weights.items() if covers(t, rec.terms)) / total
-        heading = _is_heading(rec.text)
+        heading = is_heading(rec.text)
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
             if heading:  # a section heading names a topic; it never answers a question
@@ -325,14 +325,6 @@ def _cited_answer(
         citations=tuple(sorted(citations.values(), key=lambda c: c.key)),
         passages=tuple(retrieved.passages),
         mode="extractive",
-    )
-
-
-def _is_heading(text: str) -> bool:
-    """A paragraph that is a section heading: a few words with no closing punctuation."""
-    stripped = text.rstrip()
-    return len(stripped.split()) <= 10 and not stripped.endswith(
-        (".", "?", "!", "\u201d", '"', ":", "\u2019")
     )
 
 

@@ -56,6 +56,11 @@ class Passage:
     dense_rank: int | None = None
     bm25_rank: int | None = None
 
+    @property
+    def is_heading(self) -> bool:
+        """The paragraph is a section heading, not prose."""
+        return is_heading(self.text)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -105,3 +110,11 @@ class Answer:
             "unsupported": list(self.unsupported),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+
+
+def is_heading(text: str) -> bool:
+    """A paragraph that is a section heading: a few words with no closing punctuation."""
+    stripped = text.rstrip()
+    return len(stripped.split()) <= 10 and not stripped.endswith(
+        (".", "?", "!", "\u201d", '"', ":", "\u2019")
+    )

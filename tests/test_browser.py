@@ -112,6 +112,14 @@ def test_chat_page_in_a_real_browser(seeds_engine: Engine, browser: Any) -> None
         expect(third).to_contain_text("No answer in the articles")
         expect(third).to_contain_text("Xi Jinping")
         expect(third.locator("a.rag-cite")).to_have_count(0)
+        # The closest paragraphs it searched are folded under it, to check the abstention by.
+        nearest = third.locator("details.rag-nearest")
+        expect(nearest).to_have_count(1)
+        expect(nearest.locator("li").first).not_to_be_visible()
+        nearest.locator("summary").click()
+        expect(nearest.locator("li")).to_have_count(3)
+        expect(nearest.locator("li").first).to_be_visible()
+        expect(nearest).to_contain_text("paragraph")
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)

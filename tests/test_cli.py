@@ -57,6 +57,15 @@ def test_ingest_twice_then_ask_json(env: dict[str, str], tmp_path: Path) -> None
     assert cite["paragraph_id"] in [p["paragraph_id"] for p in data["passages"]]
     assert all({"paragraph_id", "score", "text"} <= set(p) for p in data["passages"])
 
+    # An abstention in plain text says what is missing, then where it looked closest.
+    out = run(["ask", "Who chatted with Putin in Moscow?"], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "The articles do not mention \u201cchatted\u201d."
+    assert lines[2] == "closest paragraphs searched (not an answer):"
+    assert len(lines) == 6 and all(line.startswith("- ") and "#p" in line for line in lines[3:])
+    assert any("accompanied by Jared Kushner" in line for line in lines[3:])
+
 
 @pytest.mark.parametrize(
     "args, message",

@@ -15,7 +15,7 @@ HOSTILE = (
     "then ![pic](http://evil.example/md.png) and [click](javascript:alert(3)) and "
     "https://evil.example/auto and $$x^2$$ &amp; done."
 )
-ALLOWED_TAGS = {"div", "span", "a", "mark", "br", "q", "p", "button"}
+ALLOWED_TAGS = {"div", "span", "a", "mark", "br", "q", "p", "button", "details", "summary", "ol", "li"}
 
 
 class _Tags(HTMLParser):
@@ -109,9 +109,14 @@ def test_hostile_text_is_inert_everywhere() -> None:
     answer = Answer(
         HOSTILE, HOSTILE + " [1]", False, citations=(c,), notices=(HOSTILE,), unsupported=(HOSTILE,)
     )
+    hostile_passage = Passage(
+        paragraph_id="a#p1", article_id="a", n=1, title=HOSTILE, text=HOSTILE, score=1.0, rank=1
+    )
+    abstained = Answer("q", "", True, HOSTILE, passages=(hostile_passage,))
     outputs = [
         render.answer_html(answer),
         render.question_html(HOSTILE),
+        render.answer_html(abstained),
         render.streaming_html(HOSTILE),
         render.error_html(HOSTILE),
         render.sources_html([c], {1}),
@@ -121,7 +126,7 @@ def test_hostile_text_is_inert_everywhere() -> None:
         assert_safe(html)
         assert "<img" not in html and "<script" not in html
         assert "&lt;img" in html  # shown as text, not dropped
-    for chat_message in outputs[:4]:
+    for chat_message in outputs[:5]:
         assert one_html_block(chat_message), chat_message
 
 
@@ -147,6 +152,35 @@ def test_abstention_looks_different_and_says_what_is_missing() -> None:
     assert "No answer in the articles" in visible_text(html)
     assert "The articles do not mention Xi Jinping." in visible_text(html)
     assert "rag-cite" not in html
+
+
+def test_an_abstention_shows_the_closest_paragraphs_folded_and_marked_as_no_answer() -> None:
+    long_text = "Witkoff met Putin in Moscow. " * 30
+    near = tuple(
+        Passage(
+            paragraph_id=f"a#p{i}", article_id="a", n=i, title=f"Title {i}", text=long_text, score=1.0, rank=i
+        )
+        for i in range(1, 6)
+    )
+    heading = Passage(
+        paragraph_id="a#p9", article_id="a", n=9, title="H", text="The Moscow Talks", score=2.0, rank=1
+    )
+    near = (heading, *near)  # a section heading is no paragraph to read: skipped
+    html = render.answer_html(
+        Answer("Who chatted with Putin?", "", True, "The articles do not mention it.", passages=near)
+    )
+    assert html.count('<details class="rag-nearest">') == 1 and "<details open" not in html
+    assert "Closest paragraphs searched (not an answer)" in visible_text(html)
+    assert html.count("<li>") == render.NEAREST == 3  # the best three, in retrieval order
+    assert "Title 1</span>, paragraph 1:" in html and "Title 4" not in html and "Moscow Talks" not in html
+    shown = visible_text(html)
+    assert "Witkoff met Putin in Moscow." in shown and shown.count("Witkoff") <= 3 * 12  # cut, not whole
+    assert "\u2026" in shown
+    assert one_html_block(html)
+    # An answer that is not an abstention lists no such paragraphs (its citations say where).
+    assert "rag-nearest" not in render.answer_html(
+        Answer("q", "Yes. [1]", False, citations=(cite(1, "Yes.", "Yes."),), passages=near)
+    )
 
 
 def test_notices_and_removed_sentences_are_shown() -> None:

@@ -38,6 +38,9 @@ CSS = """
 .rag-abstain { border-left: 4px solid #d97706; background: rgba(217, 119, 6, .10);
   padding: .5em .75em; border-radius: .3em; }
 .rag-abstain-head { font-weight: 700; color: #b45309; }
+.rag-nearest { margin-top: .5em; font-size: .9em; }
+.rag-nearest summary { cursor: pointer; opacity: .8; }
+.rag-nearest-title { font-weight: 600; }
 .rag-error { border-left: 4px solid #dc2626; background: rgba(220, 38, 38, .08);
   padding: .5em .75em; border-radius: .3em; }
 .rag-error-head { font-weight: 700; color: #b91c1c; }

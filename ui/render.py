@@ -5,13 +5,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from textwrap import shorten
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from rag.citations import MARKER
-from rag.schema import Answer, Citation
+from rag.schema import Answer, Citation, Passage
 
 EMPTY_SOURCES = "Cited paragraphs appear here. Click a marker such as [1] in an answer to show its paragraph."
+NEAREST = 3  # paragraphs shown under an abstention
+ELLIPSIS = " \u2026"
 EMPTY_ARTICLE = "Open an article from a source card to read it whole, with the cited paragraph marked."
 
 
@@ -125,6 +128,7 @@ def answer_html(answer: Answer) -> str:
             "No answer in the articles</div>"
             f'<div class="rag-abstain-reason">{text_html(reason)}</div></div>'
         )
+        parts.extend(nearest_html([p for p in answer.passages if not p.is_heading][:NEAREST]))
     else:
         by_key = {c.key: c for c in answer.citations}
         parts.append(f'<div class="rag-answer-text">{cited_text_html(answer.text, by_key)}</div>')
@@ -132,6 +136,23 @@ def answer_html(answer: Answer) -> str:
     parts.append(f'<div class="rag-meta">{escape(meta_line(answer))}</div>')
     kind = "rag-abstained" if answer.abstained else "rag-answered"
     return f'<div class="rag-message {kind}" data-rag-mode="{escape(answer.mode)}">{"".join(parts)}</div>'
+
+
+def nearest_html(passages: Sequence[Passage]) -> list[str]:
+    """The paragraphs an abstention searched closest, folded away, so a reader can check it."""
+    if not passages:
+        return []
+    items = "".join(
+        f'<li><span class="rag-nearest-title">{escape(p.title)}</span>, paragraph {p.n}: '
+        f"{text_html(shorten(p.text, 320, placeholder=ELLIPSIS))}</li>"
+        for p in passages
+    )
+    if not items:
+        return []
+    return [
+        '<details class="rag-nearest"><summary>Closest paragraphs searched (not an answer)</summary>'
+        f"<ol>{items}</ol></details>"
+    ]
 
 
 def notices_html(notices: Iterable[str], unsupported: Iterable[str] = ()) -> list[str]:
