@@ -36,6 +36,7 @@ from rag.errors import (
     IndexMissingError,
     StoreUnavailableError,
 )
+from rag.keywords import KeywordSnapshot, date_int
 from rag.rowstore import RowStore
 from rag.schema import Article, Paragraph
 from rag.sentences import split_sentences
@@ -118,10 +119,6 @@ def _split_row_id(rid: str) -> tuple[str, str]:
     return pid, rest.split("-", 1)[0]
 
 
-def _date_int(iso: str) -> int:
-    return int(iso.replace("-", "")) if iso else 0
-
-
 class ParagraphIndex:
     """Chroma collection + BM25 snapshot for one corpus fingerprint."""
 
@@ -135,10 +132,7 @@ class ParagraphIndex:
         self._lock_path = self.index_dir / "ingest.lock"
         self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._collection: Any = None
-        self._bm25: Any = None
-        self._bm25_ids: list[str] = []
-        self._bm25_meta: dict[str, np.ndarray] = {}
-        self._bm25_vocab: dict[str, int] = {}
+        self._keywords = KeywordSnapshot(self._bm25_dir)
         self._committed: set[str] = set()
         self._snapshot: tuple[int, int] | None = None  # (inode, mtime) of the loaded snapshot
         self._dim = 0
@@ -406,7 +400,7 @@ class ParagraphIndex:
                 embedder=encoder.model_id,
                 updated_at=_now(),
             )
-        self._bm25 = None  # reload the new snapshot on next query
+        self._keywords.unload()  # reload the new snapshot on next query
         report.seconds = time.perf_counter() - started
         return report
 
@@ -455,7 +449,7 @@ class ParagraphIndex:
             }
             side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
             embeddings.append(vector)
-            metadatas.append({"article_id": p.article_id, "date": _date_int(article.publish_date)})
+            metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
         self.rows.put(side)  # first: a row Chroma has is always readable
         # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
         self._call(store.add, ids=batch, embeddings=embeddings, metadatas=metadatas)
@@ -464,38 +458,19 @@ class ParagraphIndex:
         return len(new)
 
     def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> None:
-        import bm25s
-
         ids = list(wanted)
-        tokens = [content_terms(f"{wanted[r][1].text}") or ["\u2205"] for r in ids]
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
-        tmp = self.index_dir / f".bm25-{self.fingerprint}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        retriever.save(str(tmp))
-        articles = sorted({wanted[r][1].article_id for r in ids})
-        art_index = {a: i for i, a in enumerate(articles)}
-        (tmp / "ids.json").write_text(json.dumps({"ids": ids, "articles": articles}))
-        np.savez(
-            tmp / "meta.npz",
-            article=np.array([art_index[wanted[r][1].article_id] for r in ids], dtype=np.int32),
-            date=np.array([_date_int(wanted[r][0].publish_date) for r in ids], dtype=np.int32),
+        KeywordSnapshot.write(
+            self._bm25_dir,
+            ids,
+            [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
+            [wanted[r][1].article_id for r in ids],
+            [wanted[r][0].publish_date for r in ids],
         )
-        old = self.index_dir / f".bm25-{self.fingerprint}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if self._bm25_dir.exists():
-            os.replace(self._bm25_dir, old)
-        os.replace(tmp, self._bm25_dir)
-        shutil.rmtree(old, ignore_errors=True)
 
     # -- reading ------------------------------------------------------------------------
 
     def _snapshot_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = (self._bm25_dir / "ids.json").stat()
-        except OSError:
-            return None
-        return st.st_ino, st.st_mtime_ns
+        return self._keywords.stamp()
 
     def _settled_state(self) -> tuple[dict[str, Any] | None, bool]:
         """The state and whether a writer holds the lock, never a finished writer's stale state.
@@ -515,11 +490,11 @@ class ParagraphIndex:
 
         A snapshot committed since (by an ingest in another process) is picked up on the next call.
         """
-        if self._bm25 is not None:
+        if self._keywords.loaded:
             stamp = self._snapshot_stamp()
             if stamp is None or stamp == self._snapshot:  # None: a writer is swapping it in right now
                 return
-            self._bm25 = None
+            self._keywords.unload()
             self._collection = None  # a new client, that sees the rows of the new snapshot
         # A writer swaps a new snapshot in by renaming directories; one read while that happens
         # may mix files of both, so a snapshot is taken only if its stamp held while it was read.
@@ -544,7 +519,7 @@ class ParagraphIndex:
             try:
                 self._load_snapshot()
             except (OSError, ValueError, KeyError) as e:
-                self._bm25 = None
+                self._keywords.unload()
                 if self._snapshot_stamp() == stamp:  # not a swap: a damaged snapshot
                     raise IndexIncompleteError(
                         f"the search snapshot of {self.index_dir} is damaged ({e}); run `rag ingest` to rebuild it"
@@ -553,14 +528,14 @@ class ParagraphIndex:
             if self._snapshot_stamp() == stamp:
                 break
         else:
-            self._bm25 = None
+            self._keywords.unload()
             raise IndexBusyError(
                 f"the index in {self.index_dir} changed {_SNAPSHOT_TRIES} times while it was read; ask again"
             )
         self._snapshot = stamp
         self._dim = int(state.get("dim", 384))
         if not self.rows.path.exists() and not self.writer_active():
-            self._bm25 = None
+            self._keywords.unload()
             raise IndexIncompleteError(
                 f"the paragraph file {self.rows.path.name} of {self.index_dir} is missing; "
                 "run `rag ingest` to restore it"
@@ -571,38 +546,26 @@ class ParagraphIndex:
             # reset or swapped must not pass for an index that simply finds nothing.
             rows = int(self._call(store.count))
             if rows < len(self._committed):
-                self._bm25 = None
+                self._keywords.unload()
                 raise IndexIncompleteError(
                     f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
                     f"{len(self._committed)} paragraphs (was it reset?); run `rag ingest` to restore them"
                 )
 
     def _load_snapshot(self) -> None:
-        import bm25s
-
-        self._bm25 = bm25s.BM25.load(str(self._bm25_dir), mmap=True)
-        meta = json.loads((self._bm25_dir / "ids.json").read_text())
-        self._bm25_ids = meta["ids"]
-        self._bm25_articles = meta["articles"]
-        with np.load(self._bm25_dir / "meta.npz") as npz:
-            self._bm25_meta = {k: npz[k] for k in npz.files}
-        self._bm25_vocab = self._bm25.vocab_dict
-        self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
-        self._committed = set(self._bm25_ids)
+        self._keywords.load()
+        self._committed = set(self._keywords.ids)
 
     @property
     def vocabulary(self) -> dict[str, int]:
         """BM25 term -> id, for fuzzy expansion of query terms."""
         self.open_for_reading()
-        return self._bm25_vocab
+        return self._keywords.vocabulary
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
         self.open_for_reading()
-        n = len(self._bm25_ids)
-        tid = self._bm25_vocab.get(term)
-        df = 0 if tid is None else int(self._df[tid])
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return self._keywords.idf(term)
 
     def bm25_search(
         self,
@@ -614,31 +577,12 @@ class ParagraphIndex:
     ) -> list[tuple[str, float]]:
         """Top-k (row id, BM25 score) for stemmed `terms`, within the filters."""
         self.open_for_reading()
-        term_ids = [self._bm25_vocab[t] for t in terms if t in self._bm25_vocab]
-        if not term_ids:
-            return []
-        mask = self._filter_mask(article_ids, date_from, date_to)
-        scores = self._bm25.get_scores_from_ids(term_ids, weight_mask=mask)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(self._bm25_ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        return self._keywords.search(terms, k, article_ids, date_from, date_to)
 
-    def _filter_mask(
-        self, article_ids: Sequence[str] | None, date_from: str, date_to: str
-    ) -> np.ndarray | None:
-        if not article_ids and not date_from and not date_to:
-            return None
-        mask = np.ones(len(self._bm25_ids), dtype=np.float32)
-        if article_ids:
-            wanted = [i for i, a in enumerate(self._bm25_articles) if a in set(article_ids)]
-            mask *= np.isin(self._bm25_meta["article"], wanted)
-        dates = self._bm25_meta["date"]
-        if date_from:
-            mask *= dates >= _date_int(date_from)
-        if date_to:
-            mask *= (dates <= _date_int(date_to)) & (dates > 0)
-        return mask
+    def article_ids(self) -> list[str]:
+        """Ids of the articles in the committed index, sorted."""
+        self.open_for_reading()
+        return list(self._keywords.articles)
 
     def dense_search(
         self,
@@ -654,13 +598,13 @@ class ParagraphIndex:
         if article_ids:
             clauses.append({"article_id": {"$in": list(article_ids)}})
         if date_from:
-            clauses.append({"date": {"$gte": _date_int(date_from)}})
+            clauses.append({"date": {"$gte": date_int(date_from)}})
         if date_to:
-            clauses.append({"date": {"$lte": _date_int(date_to)}})
+            clauses.append({"date": {"$lte": date_int(date_to)}})
             clauses.append({"date": {"$gt": 0}})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         store = self._store()
-        n = min(k, len(self._bm25_ids))
+        n = min(k, len(self._committed))
         if n == 0:
             return []
         query: dict[str, Any] = {
@@ -728,7 +672,7 @@ class ParagraphIndex:
     def bm25_count(self) -> int:
         """Documents in the committed BM25 snapshot."""
         self.open_for_reading()
-        return len(self._bm25_ids)
+        return len(self._keywords.ids)
 
 
 _FILE_OF_INDEX = re.compile(r"(?:state-|bm25-|rows-)([0-9a-f]{10})(?:\.json|\.sqlite(?:-wal|-shm)?)?")

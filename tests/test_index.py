@@ -213,7 +213,7 @@ def test_a_writer_finishing_while_a_reader_opens_is_not_taken_for_a_crash(
     index = engine.index
     committed = index._read_state()
     index._write_state(**{**committed, "complete": False})  # a writer is mid-ingest ...
-    index._bm25 = None
+    index._keywords.unload()
 
     def writer_commits_then_lets_go() -> bool:
         index._write_state(**committed)  # ... and commits just before the reader asks for the lock
@@ -223,7 +223,7 @@ def test_a_writer_finishing_while_a_reader_opens_is_not_taken_for_a_crash(
     assert index.bm25_count() == 79
     # A state still incomplete with no writer is what a crash leaves: that is reported.
     index._write_state(**{**committed, "complete": False})
-    index._bm25 = None
+    index._keywords.unload()
     monkeypatch.setattr(index, "writer_active", lambda: False)
     with pytest.raises(IndexIncompleteError, match="was interrupted; run `rag ingest`"):
         index.bm25_count()
@@ -249,7 +249,7 @@ def test_a_snapshot_swapped_in_while_a_reader_loads_it_is_read_again(
             raise ValueError("half of the files were the old snapshot's")
         real()
 
-    index._bm25 = None
+    index._keywords.unload()
     monkeypatch.setattr(index, "_load_snapshot", load_while_a_writer_commits)
     assert index.bm25_count() == 79
     assert calls == ["load", "load"] and index._snapshot == index._snapshot_stamp()
@@ -259,7 +259,7 @@ def test_a_snapshot_swapped_in_while_a_reader_loads_it_is_read_again(
         calls.append("damaged")
         raise ValueError("truncated file")
 
-    index._bm25 = None
+    index._keywords.unload()
     monkeypatch.setattr(index, "_load_snapshot", damaged)
     with pytest.raises(IndexIncompleteError, match=r"damaged \(truncated file\); run `rag ingest`"):
         index.bm25_count()

@@ -18,6 +18,7 @@ LAYERS = {
     "citations": 1,
     "places": 1,
     "questions": 1,
+    "keywords": 1,
     "index": 2,
     "rowstore": 2,
     "retrieve": 2,

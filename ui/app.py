@@ -289,10 +289,8 @@ def list_articles(engine: Engine) -> list[tuple[str, str]]:
     lister = getattr(engine, "articles", None)
     if callable(lister):
         return [(str(a), str(t)) for a, t in lister()]
-    # Until the engine lists articles itself: the committed BM25 snapshot knows their ids.
     index = engine.index
-    index.open_for_reading()
-    ids = [str(a) for a in getattr(index, "_bm25_articles", [])]
+    ids = index.article_ids()
     if len(ids) > MAX_FILTER_TITLES:
         return [(a, a) for a in ids]
     out = []
