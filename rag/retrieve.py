@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,9 @@ def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
     passages = passages[:at] + new + passages[at:]
     passages = [replace(p, rank=i) for i, p in enumerate(passages, start=1)]
     return Retrieved(passages, records, first.query_vector, sims, first.expansions)
+
+
+_WORD = re.compile(r"[A-Za-z][\w'-]*")
 
 
 class SpellingVariants:
@@ -151,6 +155,21 @@ class HybridRetriever:
                     terms.extend(extra)
         return terms, expansions
 
+    def corpus_spelling(self, question: str, expansions: dict[str, list[str]]) -> str:
+        """The question with each name the corpus never spells that way written as the corpus does
+        ("Witkof" -> "witkoff"), when exactly one spelling is near: the encoder sees the name it knows."""
+        vocab = self.index.vocabulary
+
+        def respell(m: re.Match[str]) -> str:
+            word = m.group(0)
+            t = stem(word.lower())
+            found = expansions.get(t, [])
+            if word[:1].isupper() and t not in vocab and len(found) == 1 and found[0].isalpha():
+                return found[0]
+            return word
+
+        return _WORD.sub(respell, question)
+
     def retrieve(
         self,
         question: str,
@@ -167,8 +186,9 @@ class HybridRetriever:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        vector = self.encoder.encode_queries([f"{context} {question}".strip() if context else question])[0]
         terms, expansions = self.query_terms(question)
+        spelled = self.corpus_spelling(question, expansions)
+        vector = self.encoder.encode_queries([f"{context} {spelled}".strip() if context else spelled])[0]
         if context:
             terms += self.query_terms(context)[0]
         filters = {"article_ids": article_ids, "date_from": date_from, "date_to": date_to}

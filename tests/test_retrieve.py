@@ -43,6 +43,19 @@ def test_a_place_named_another_way_is_searched_as_the_corpus_names_it(seeds_engi
     assert retriever.known_term(stem("beijing")) and not retriever.known_term(stem("canberra"))
 
 
+def test_a_misspelt_name_is_encoded_as_the_corpus_spells_it(seeds_engine) -> None:
+    retriever = seeds_engine.retriever
+    question = "Which billionaire is Steve Witkof reported to have connections to?"
+    spelled = retriever.corpus_spelling(question, retriever.query_terms(question)[1])
+    assert spelled == "Which billionaire is Steve witkoff reported to have connections to?"
+    # Names the corpus spells this way, and lower-case words, stay as they are.
+    same = "Which billionaire is Steve Witkoff reported to have connections to?"
+    assert retriever.corpus_spelling(same, retriever.query_terms(same)[1]) == same
+    # The dense side now meets the name it knows: the answer is the one of the right spelling.
+    answer = seeds_engine.ask(question, llm=False)
+    assert "Len Blavatnik, a billionaire" in answer.text.split("[1]")[0]
+
+
 @pytest.mark.parametrize(
     "question, paragraph_id",
     [
