@@ -48,6 +48,7 @@ class Tuning:
     complete_share: float = 0.6  # a sentence holding this share of the question answers alone
     min_verb_similarity: float = 0.62  # a question with a verb the articles never use needs this
     max_sentences: int = 2
+    w_year: float = 0.3  # the question names a year and the paragraph is of that year
 
 
 TUNING = Tuning()
@@ -62,6 +63,7 @@ class _Candidate:
     covered: set[str] = field(default_factory=set)
     share: float = 0.0  # IDF-weighted share of the question's terms the sentence holds
     has_kind: bool = False
+    in_year: bool = False  # the question names a year and the paragraph is of it
     score: float = 0.0
 
 
@@ -121,11 +123,13 @@ def _select(
         return term_matches(t, bag) or not instead[t].isdisjoint(bag)
 
     head = head_noun(question)
+    years = set(_YEAR.findall(question))  # "the Golden Globes 2024": that year's, not 2021's
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
     candidates: list[_Candidate] = []
     for rec in records:
         sims = rec.sentence_vectors @ retrieved.query_vector
         paragraph_cover = sum(w for t, w in weights.items() if covers(t, rec.terms)) / total
+        in_year = bool(years) and _of_year(rec, years)
         heading = is_heading(rec.text)
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
@@ -136,6 +140,7 @@ def _select(
             c.covered = {t for t in shape.terms if covers(t, bag)}
             c.share = sum(weights[t] for t in c.covered) / total
             c.has_kind = has_kind(shape.kind, text, qterms)
+            c.in_year = in_year
             c.score = (
                 tuning.w_similarity * c.similarity
                 + tuning.w_lexical * c.share
@@ -143,6 +148,7 @@ def _select(
                 + tuning.w_type * c.has_kind
                 + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
                 + (tuning.w_head * names_a(head, text, qterms) if head else 0.0)
+                + tuning.w_year * c.in_year
             )
             candidates.append(c)
     if not candidates:
@@ -160,6 +166,14 @@ def _select(
     # nothing tells whether the first sentence holds the fund rather than the man.
     answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
     return _Selection(chosen, candidates, weights, answered)
+
+
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def _of_year(rec: Record, years: set[str]) -> bool:
+    """The paragraph is about one of `years`: its article is dated then, or it or its title names it."""
+    return rec.publish_date[:4] in years or any(y in rec.text or y in rec.title for y in years)
 
 
 def _closest_sentence(records: list[Record], retrieved: Retrieved) -> float:
@@ -283,6 +297,8 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
             break
         if c.record.paragraph_id in {x.record.paragraph_id for x in chosen}:
             continue
+        if best.in_year and not c.in_year:
+            continue  # the year asked about is answered: another year's rival adds nothing
         if complete and c.share < best.share:
             continue
         if complete and shape.kind != "other" and all(term_matches(v, answer) for v in values(c)):

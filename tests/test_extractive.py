@@ -152,6 +152,35 @@ def test_a_verb_or_noun_the_articles_never_use_abstains_when_no_sentence_is_clos
     assert answer.abstain_reason == f"The articles do not mention \u201c{word}\u201d."
 
 
+def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir) -> None:
+    import json
+
+    def article(aid: str, date: str, year: str, film: str, comedy: str) -> str:
+        text = (
+            f"The Golden Globe Awards were handed out in Beverly Hills on Sunday night.\n\n"
+            f"{film} won best drama at the ceremony, and {comedy} was named top comedy.\n\n"
+            f"Hosts and presenters praised the nominees in a long evening of speeches."
+        )
+        return json.dumps(
+            {"id": aid, "title": f"Golden Globes {year} winners", "publish_date": date, "text": text}
+        )
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "globes.jsonl").write_text(
+        article("globes-2021", "2021-03-01", "2021", "Nomadland", "Borat Subsequent Moviefilm")
+        + "\n"
+        + article("globes-2024", "2024-01-08", "2024", "Oppenheimer", "Poor Things")
+        + "\n"
+    )
+    engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
+    engine.ingest(progress=False)
+    for year, film, other in [("2024", "Oppenheimer", "Nomadland"), ("2021", "Nomadland", "Oppenheimer")]:
+        answer = engine.ask(f"Which film won best drama at the Golden Globes in {year}?", llm=False)
+        assert film in answer.text and other not in answer.text, answer.text
+        assert {c.article_id for c in answer.citations} == {f"globes-{year}"}
+
+
 def test_which_x_questions_know_the_noun_they_ask_for() -> None:
     assert head_noun("Which newspaper reported on the session?") == stem("newspaper")
     assert head_noun("What organization does he head?") == stem("organization")
