@@ -135,6 +135,8 @@ def _select(
             text = rec.text[s:e]
             if heading:  # a section heading names a topic; it never answers a question
                 continue
+            if text.rstrip().rstrip("\u201d\"'\u2019)").endswith("?"):
+                continue  # nor does a question ("What is an aircraft door plug?")
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if covers(t, bag)}

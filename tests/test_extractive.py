@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -152,9 +153,31 @@ def test_a_verb_or_noun_the_articles_never_use_abstains_when_no_sentence_is_clos
     assert answer.abstain_reason == f"The articles do not mention \u201c{word}\u201d."
 
 
-def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir) -> None:
-    import json
+def engine_on(tmp_path, model_dir, *lines: str) -> rag.Engine:
+    """An engine over a corpus of these JSONL lines, ingested."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "news.jsonl").write_text("".join(line + "\n" for line in lines))
+    engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
+    engine.ingest(progress=False)
+    return engine
 
+
+def test_a_sentence_that_asks_is_never_the_answer(tmp_path, model_dir) -> None:
+    text = (
+        "Investigators recovered the panel that blew out of the jet on Friday evening.\n\n"
+        "What is a door plug? A door plug is a panel that fills an unused emergency exit in the cabin.\n\n"
+        "The airline grounded its fleet of the same model for inspections over the weekend."
+    )
+    engine = engine_on(
+        tmp_path, model_dir, json.dumps({"id": "plug", "title": "The door plug", "text": text})
+    )
+    answer = engine.ask("What is a door plug?", llm=False)
+    assert not answer.abstained
+    assert answer.text.startswith("A door plug is a panel") and "What is a door plug?" not in answer.text
+
+
+def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir) -> None:
     def article(aid: str, date: str, year: str, film: str, comedy: str) -> str:
         text = (
             f"The Golden Globe Awards were handed out in Beverly Hills on Sunday night.\n\n"
@@ -165,16 +188,12 @@ def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir
             {"id": aid, "title": f"Golden Globes {year} winners", "publish_date": date, "text": text}
         )
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "globes.jsonl").write_text(
-        article("globes-2021", "2021-03-01", "2021", "Nomadland", "Borat Subsequent Moviefilm")
-        + "\n"
-        + article("globes-2024", "2024-01-08", "2024", "Oppenheimer", "Poor Things")
-        + "\n"
+    engine = engine_on(
+        tmp_path,
+        model_dir,
+        article("globes-2021", "2021-03-01", "2021", "Nomadland", "Borat Subsequent Moviefilm"),
+        article("globes-2024", "2024-01-08", "2024", "Oppenheimer", "Poor Things"),
     )
-    engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
-    engine.ingest(progress=False)
     for year, film, other in [("2024", "Oppenheimer", "Nomadland"), ("2021", "Nomadland", "Oppenheimer")]:
         answer = engine.ask(f"Which film won best drama at the Golden Globes in {year}?", llm=False)
         assert film in answer.text and other not in answer.text, answer.text
