@@ -259,7 +259,9 @@ class Engine:
         keys = CitationKeys(conversation.keys if conversation else None)
 
         def extractive() -> Answer:
-            return answer_extractive(q, retrieved, self.index.idf, self.retriever.known_term, keys)
+            return answer_extractive(
+                q, retrieved, self.index.idf, self.retriever.known_term, keys, context=context
+            )
 
         answer: Answer | None = None
         if use_llm:

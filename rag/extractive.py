@@ -77,6 +77,7 @@ def _select(
     idf: Callable[[str], float],
     known: Callable[[str], bool],
     tuning: Tuning,
+    context: str = "",
 ) -> _Selection | str:
     """The sentences that answer, best first, or why none does (the reason to abstain with)."""
     shape = analyse_question(question)
@@ -123,7 +124,8 @@ def _select(
         return term_matches(t, bag) or not instead[t].isdisjoint(bag)
 
     head = head_noun(question)
-    years = set(_YEAR.findall(question))  # "the Golden Globes 2024": that year's, not 2021's
+    # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
+    years = set(_YEAR.findall(question)) or set(_YEAR.findall(context))
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
     candidates: list[_Candidate] = []
     for rec in records:
@@ -205,6 +207,7 @@ def answer_extractive(
     known: Callable[[str], bool],
     keys: CitationKeys | None = None,
     tuning: Tuning = TUNING,
+    context: str = "",
 ) -> Answer:
     """Answer from the retrieved paragraphs' own sentences, or abstain saying what is missing.
 
@@ -215,8 +218,9 @@ def answer_extractive(
         known: whether a stemmed term (or a spelling variant) occurs anywhere in the corpus.
         keys: citation numbering to continue (a conversation keeps its numbers).
         tuning: weights and thresholds.
+        context: the earlier question a follow-up leans on (its year still applies).
     """
-    sel = _select(question, retrieved, idf, known, tuning)
+    sel = _select(question, retrieved, idf, known, tuning, context)
     if isinstance(sel, str):
         return _abstain(question, sel, retrieved)
     chosen = sel.chosen

@@ -198,6 +198,11 @@ def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir
         answer = engine.ask(f"Which film won best drama at the Golden Globes in {year}?", llm=False)
         assert film in answer.text and other not in answer.text, answer.text
         assert {c.article_id for c in answer.citations} == {f"globes-{year}"}
+    # A follow-up that leans on the question before keeps its year.
+    conversation = rag.Conversation()
+    engine.chat("Which film won best drama at the Golden Globes in 2024?", conversation, llm=False)
+    follow = engine.chat("And which one was named top comedy that night?", conversation, llm=False)
+    assert "Poor Things" in follow.text and "Borat" not in follow.text, follow.text
 
 
 def test_which_x_questions_know_the_noun_they_ask_for() -> None:
