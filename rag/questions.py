@@ -43,8 +43,13 @@ _PERSON_NOUNS = (
     "journalist|editor|author|head|chief|spokesman|spokesperson"
 )
 _ORGANIZATION_NOUNS = (
-    "organi[sz]ations?|fund|agency|institution|body|company|firm|bank|council|ministry|committee|"
+    "organi[sz]ations?|fund|agency|institution|body|council|ministry|committee|"
     "institute|party|union|foundation|association"
+)
+# Businesses go by one word as often as by several ("Boeing", "Amazon Pharmacy").
+_COMPANY_NOUNS = (
+    "company|companies|firm|firms|bank|airline|carrier|manufacturer|maker|automaker|carmaker|"
+    "brand|retailer|chain|conglomerate|insurer|broadcaster|publisher|startup"
 )
 # The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
 _ORGANIZATION_END = re.compile(
@@ -64,6 +69,7 @@ _KINDS = [
         "date",
         re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b"),
     ),
+    ("company", re.compile(rf"\b(which|what) ([\w-]+ )?({_COMPANY_NOUNS})\b")),
     ("organization", re.compile(rf"\b(which|what) ([\w-]+ )?({_ORGANIZATION_NOUNS})\b")),
 ]
 # Words a question uses to ask, not to name what it is about: never a reason to abstain.
@@ -128,6 +134,7 @@ KIND_NAMES = {
     "number": "a number",
     "date": "a date or time",
     "organization": "an organisation's name",
+    "company": "a company's name",
 }
 
 
@@ -172,7 +179,7 @@ class QuestionShape:
     """What a question asks for and which of its words matter."""
 
     question: str
-    kind: str  # "person" | "number" | "date" | "organization" | "other"
+    kind: str  # "person" | "number" | "date" | "company" | "organization" | "other"
     terms: tuple[str, ...]  # stemmed content terms
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
 
@@ -223,6 +230,10 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
         return set(re.findall(r"\d+", sentence)) | {w for w in words(sentence) if w in _NUMBER_WORDS}
     if kind == "date":
         return {m.group(0).lower() for m in _DATE.finditer(sentence)}
+    if kind == "company":  # a business's one-word name ("Boeing") or an organisation's
+        return kind_values("person", sentence, question_terms) | kind_values(
+            "organization", sentence, question_terms
+        )
     if kind == "person":  # name-like words outside the names the question already contains
         return {
             stem(w)

@@ -35,6 +35,10 @@ def test_question_shapes() -> None:
     assert not has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
     assert has_kind("person", "Talks held in Moscow between Witkoff and Putin.", {"putin"})
     assert analyse_question("What fund does the man oversee?").kind == "organization"
+    assert analyse_question("Which company makes the 737 MAX 9?").kind == "company"
+    # A business often goes by one word; an organisation's name is "...Fund", "...Agency".
+    assert kind_values("company", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"}) == {stem("boeing")}
+    assert not has_kind("organization", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"})
     assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
     assert is_multi_hop("What fund does the man who estimated the losses oversee?")
     assert not is_multi_hop("Who is Witkoff?")
@@ -175,6 +179,20 @@ def test_a_sentence_that_asks_is_never_the_answer(tmp_path, model_dir) -> None:
     answer = engine.ask("What is a door plug?", llm=False)
     assert not answer.abstained
     assert answer.text.startswith("A door plug is a panel") and "What is a door plug?" not in answer.text
+
+
+def test_a_company_question_is_answered_by_a_one_word_company_name(tmp_path, model_dir) -> None:
+    text = (
+        "Regulators ordered inspections of dozens of jets after a panel blew out in mid-air.\n\n"
+        "The FAA grounded 171 Boeing 737 MAX 9 jets for inspection after the incident.\n\n"
+        "Passengers described a loud bang and a sudden rush of air through the cabin."
+    )
+    engine = engine_on(
+        tmp_path, model_dir, json.dumps({"id": "jets", "title": "Jets grounded", "text": text})
+    )
+    answer = engine.ask("Which company makes the 737 MAX 9?", llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert "Boeing 737 MAX 9 jets" in answer.text
 
 
 def test_a_question_naming_a_year_is_answered_from_that_year(tmp_path, model_dir) -> None:
