@@ -14,7 +14,7 @@ from rag.index import ParagraphIndex, Record
 from rag.places import place_aliases
 from rag.questions import acronym, analyse_question
 from rag.schema import Passage
-from rag.terms import STOPWORDS, stem, words
+from rag.terms import STOPWORDS, number_alias, stem, words
 
 # Rerank weights over the fused pool, tuned for evidence recall@5 on eval/gold.jsonl
 # (grid search; RRF order alone gave 0.87, this 0.94).
@@ -153,6 +153,10 @@ class HybridRetriever:
                 if extra:
                     expansions[t] = extra
                     terms.extend(extra)
+            alias = number_alias(w)  # "three officers" finds "3 officers" and the reverse
+            if alias and stem(alias) in vocab and stem(alias) not in expansions.get(t, []):
+                expansions.setdefault(t, []).append(stem(alias))
+                terms.append(stem(alias))
         return terms, expansions
 
     def corpus_spelling(self, question: str, expansions: dict[str, list[str]]) -> str:

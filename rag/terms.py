@@ -88,3 +88,16 @@ def stem(word: str) -> str:
 def content_terms(text: str) -> list[str]:
     """Stemmed words without stop words: what BM25 indexes and what overlap is measured on."""
     return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+_NUMBERS = (
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split()
+)
+_DIGITS_OF = {w: str(i) for i, w in enumerate(_NUMBERS, start=2)}
+_WORD_OF = {d: w for w, d in _DIGITS_OF.items()}
+
+
+def number_alias(word: str) -> str | None:
+    """The other way to write a small number: "three" -> "3", "3" -> "three"; None otherwise."""
+    return _DIGITS_OF.get(word) or _WORD_OF.get(word)

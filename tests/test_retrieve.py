@@ -43,6 +43,22 @@ def test_a_place_named_another_way_is_searched_as_the_corpus_names_it(seeds_engi
     assert retriever.known_term(stem("beijing")) and not retriever.known_term(stem("canberra"))
 
 
+def test_small_numbers_are_searched_in_words_and_digits(seeds_engine) -> None:
+    from rag.terms import number_alias
+
+    assert (number_alias("three"), number_alias("3"), number_alias("300"), number_alias("one")) == (
+        "3",
+        "three",
+        None,
+        None,
+    )
+    # The seeds write "nearly five hours": a question with "5" also searches "five".
+    terms, expansions = seeds_engine.retriever.query_terms("Which talks lasted nearly 5 hours?")
+    assert expansions["5"] == ["five"] and "five" in terms
+    top = seeds_engine.retrieve("Which talks lasted nearly 5 hours?", k=1)
+    assert "nearly five hours" in top[0].text
+
+
 def test_a_misspelt_name_is_encoded_as_the_corpus_spells_it(seeds_engine) -> None:
     retriever = seeds_engine.retriever
     question = "Which billionaire is Steve Witkof reported to have connections to?"
