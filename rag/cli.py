@@ -46,9 +46,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _print_answer(answer: Any, show_sources: bool = True) -> None:
     if answer.abstained:
         print(answer.abstain_reason)
-        if show_sources and answer.passages:
+        nearest = answer.nearest() if show_sources else []
+        if nearest:
             print("\nclosest paragraphs searched (not an answer):")
-            for p in [p for p in answer.passages if not p.is_heading][:3]:
+            for p in nearest:
                 snippet = textwrap.shorten(p.text, 110, placeholder=" \u2026")
                 print(f"- {p.title}, paragraph {p.n} ({p.paragraph_id}): {snippet}")
     else:

@@ -14,7 +14,6 @@ from rag.questions import (
     PHRASE_NOUNS,
     PRONOUN_START,
     QuestionShape,
-    acronym,
     analyse_question,
     bridge_names,
     has_kind,
@@ -22,10 +21,12 @@ from rag.questions import (
     hop_query,
     is_multi_hop,
     kind_values,
+    known_by_initials,
     names_a,
     predicate_words,
     term_matches,
     unknown_entities,
+    years_in,
 )
 from rag.retrieve import Retrieved
 from rag.schema import Answer, Citation, is_heading
@@ -92,7 +93,7 @@ def _select(
     if shape.kind in ("person", "number", "date"):
         # A question after a name, number or date whose subject the corpus never mentions
         # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
-        initialled = {w for e in shape.entities if (a := acronym(e)) and known(a) for w in words(e)}
+        initialled = {w for e in shape.entities if known_by_initials(e, known) for w in words(e)}
         unknown = [
             w
             for w in words(question)
@@ -125,7 +126,7 @@ def _select(
 
     head = head_noun(question)
     # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
-    years = set(_YEAR.findall(question)) or set(_YEAR.findall(context))
+    years = years_in(question) or years_in(context)
     rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
     candidates: list[_Candidate] = []
     for rec in records:
@@ -170,9 +171,6 @@ def _select(
     # nothing tells whether the first sentence holds the fund rather than the man.
     answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
     return _Selection(chosen, candidates, weights, answered)
-
-
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 def _of_year(rec: Record, years: set[str]) -> bool:

@@ -116,6 +116,20 @@ def predicate_words(question: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def years_in(text: str) -> set[str]:
+    """The years a text names ("the Golden Globes 2024" -> {"2024"})."""
+    return set(_YEAR.findall(text))
+
+
+def known_by_initials(name: str, known: Callable[[str], bool]) -> bool:
+    """The corpus writes this name as its initials ("EU" for "European Union")."""
+    short = acronym(name)
+    return bool(short) and known(short)
+
+
 def acronym(name: str) -> str:
     """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
     "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with
@@ -325,7 +339,6 @@ def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list
     missing = []
     for entity in shape.entities:
         parts = [stem(w) for w in words(entity) if w not in STOPWORDS and not w.isdigit()]
-        short = acronym(entity)
-        if parts and not known(parts[-1]) and not (short and known(short)):
+        if parts and not known(parts[-1]) and not known_by_initials(entity, known):
             missing.append(entity)
     return missing

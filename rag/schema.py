@@ -111,6 +111,10 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
+    def nearest(self, n: int = 3) -> list[Passage]:
+        """The best `n` retrieved paragraphs that are prose, not headings: what an abstention shows."""
+        return [p for p in self.passages if not p.is_heading][:n]
+
 
 def is_heading(text: str) -> bool:
     """A paragraph that is a section heading: a few words with no closing punctuation."""

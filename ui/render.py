@@ -128,7 +128,7 @@ def answer_html(answer: Answer) -> str:
             "No answer in the articles</div>"
             f'<div class="rag-abstain-reason">{text_html(reason)}</div></div>'
         )
-        parts.extend(nearest_html([p for p in answer.passages if not p.is_heading][:NEAREST]))
+        parts.extend(nearest_html(answer.nearest(NEAREST)))
     else:
         by_key = {c.key: c for c in answer.citations}
         parts.append(f'<div class="rag-answer-text">{cited_text_html(answer.text, by_key)}</div>')
@@ -147,8 +147,6 @@ def nearest_html(passages: Sequence[Passage]) -> list[str]:
         f"{text_html(shorten(p.text, 320, placeholder=ELLIPSIS))}</li>"
         for p in passages
     )
-    if not items:
-        return []
     return [
         '<details class="rag-nearest"><summary>Closest paragraphs searched (not an answer)</summary>'
         f"<ol>{items}</ol></details>"
