@@ -18,9 +18,10 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, hop_query_for
+from rag.extractive import answer_extractive, full_name_lookups, hop_query_for
 from rag.index import IndexStatus, ParagraphIndex, SyncReport
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
+from rag.questions import full_name
 from rag.retrieve import HybridRetriever, Retrieved, merge
 from rag.schema import Answer, Passage
 
@@ -255,6 +256,13 @@ class Engine:
         if hop_q:
             hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
             retrieved = merge(retrieved, hop, extra=2)
+        # "What is the full name of...": the answering sentence says "Fesenko"; the paragraph of
+        # the same article that gives "Volodymyr Fesenko" joins the passages.
+        for surname, article in full_name_lookups(q, retrieved, self.index.idf, self.retriever.known_term):
+            found = self._retrieve(surname, 10, [article], "", "", "")
+            intro = [p for p in found.passages if full_name(surname, p.text)]
+            if intro:
+                retrieved = merge(retrieved, replace(found, passages=intro[:1]), extra=1)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
 

@@ -15,7 +15,9 @@ from rag.questions import (
     PRONOUN_START,
     QuestionShape,
     analyse_question,
+    asks_full_name,
     bridge_names,
+    full_name,
     has_kind,
     head_noun,
     hop_query,
@@ -23,6 +25,7 @@ from rag.questions import (
     kind_values,
     known_by_initials,
     names_a,
+    names_to_complete,
     predicate_words,
     term_matches,
     unknown_entities,
@@ -226,7 +229,50 @@ def answer_extractive(
         second = _second_hop(chosen[0], sel.candidates, question, sel.weights)
         if second is not None:
             chosen = [chosen[0], second]
+    if asks_full_name(question):
+        names = names_to_complete(question, chosen[0].text)
+        intro = _introduction(chosen[0], sel.candidates, names)
+        if intro is not None:
+            # "What is Fesenko's first name?": the sentence naming him in full is the answer;
+            # "...the full name of the expert who warned...": the warning, then his full name.
+            chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
     return _cited_answer(question, chosen, retrieved, keys or CitationKeys())
+
+
+def full_name_lookups(
+    question: str,
+    retrieved: Retrieved,
+    idf: Callable[[str], float],
+    known: Callable[[str], bool],
+    tuning: Tuning = TUNING,
+) -> list[tuple[str, str]]:
+    """For a question after someone's full name whose answering sentence gives a surname only
+    ("Separately, Fesenko warned..."): (surname, article id) pairs to look up where the article
+    gives the whole name; [] when none is needed or a retrieved paragraph already gives it."""
+    if not asks_full_name(question):
+        return []
+    sel = _select(question, retrieved, idf, known, tuning)
+    if isinstance(sel, str):
+        return []
+    first = sel.chosen[0]
+    names = names_to_complete(question, first.text)
+    return [
+        (n, first.record.article_id)
+        for n in names
+        if not any(full_name(n, r.text) for r in retrieved.records.values())
+    ]
+
+
+def _introduction(first: _Candidate, candidates: list[_Candidate], names: list[str]) -> _Candidate | None:
+    """The best sentence of another paragraph giving the full name of someone `first` names by
+    surname only ("...noted Volodymyr Fesenko." for "Separately, Fesenko warned..."); None when
+    `first` gives it itself."""
+    if not names or any(full_name(n, first.text) for n in names):
+        return None
+    for c in candidates:  # best first
+        if c.record.paragraph_id != first.record.paragraph_id and any(full_name(n, c.text) for n in names):
+            return c
+    return None
 
 
 def hop_query_for(

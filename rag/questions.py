@@ -330,6 +330,50 @@ def _name_like(word: str) -> bool:
     return not re.search(r"(ian|ean|ish|ese|can|ic|i)$", w) or len(w) <= 4
 
 
+_FULL_NAME = re.compile(r"\b(?:full|first|given|whole|complete)\s+name\b", re.IGNORECASE)
+_HONORIFICS = frozenset("mr mrs ms miss dr sir lord lady prof".split())
+_POSSESSIVE = re.compile(r"[\u2019']s$")
+
+
+def asks_full_name(question: str) -> bool:
+    """The question asks for someone's full (or first) name, not just who it is."""
+    return bool(_FULL_NAME.search(question))
+
+
+def lone_names(sentence: str, question_terms: set[str]) -> list[str]:
+    """Person names the sentence gives by one word only ("Separately, Fesenko warned..."), as
+    written, leaving out the question's own; the sentence's first word is not looked at."""
+    out = []
+    for run in _capitalised_runs(sentence):
+        word = _POSSESSIVE.sub("", run[0].group(0).strip(".,"))
+        if len(run) == 1 and _name_like(word) and stem(word.lower()) not in question_terms:
+            out.append(word)
+    return out
+
+
+def names_to_complete(question: str, sentence: str) -> list[str]:
+    """For a full-name question: the people named by one word only, in the question ("the first
+    name of Fesenko") or in the sentence that answers it."""
+    shape = analyse_question(question)
+    own = [_POSSESSIVE.sub("", e) for e in shape.entities if " " not in e and _name_like(e)]
+    return own + [n for n in lone_names(sentence, set(shape.terms)) if n not in own]
+
+
+def full_name(surname: str, text: str) -> str | None:
+    """The name `text` gives `surname` with its given names ("Volodymyr Fesenko"), or None when
+    it uses the surname alone or after a title only ("President Putin", "Mr. Fesenko")."""
+    pattern = re.compile(r"(?<![\w.])((?:[A-Z][\w\u2019'-]*\.?\s+){1,3})" + re.escape(surname) + r"\b")
+    for m in pattern.finditer(text):
+        given: list[str] = []
+        for g in reversed(m.group(1).split()):
+            if g.rstrip(".").lower() in _HONORIFICS or not _name_like(g):
+                break
+            given.insert(0, g)
+        if given:
+            return " ".join([*given, surname])
+    return None
+
+
 def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list[str]:
     """Names in the question whose head word (a surname, "Cup" of "World Cup") the corpus never uses.
 

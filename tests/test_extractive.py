@@ -12,11 +12,13 @@ from rag.questions import (
     acronym,
     analyse_question,
     bridge_names,
+    full_name,
     has_kind,
     head_noun,
     is_multi_hop,
     kind_values,
     names_a,
+    names_to_complete,
     predicate_words,
 )
 from rag.terms import stem
@@ -287,6 +289,49 @@ def test_the_engine_searches_a_second_time_only_when_the_first_sentence_does_not
     answer = seeds_engine.ask("Who is Vladimir Putin's envoy that held talks in Florida?", llm=False)
     assert "Kirill Dmitriev" in answer.text
     assert len(queries) == 1, queries
+
+
+@pytest.mark.parametrize(
+    ("surname", "text", "full"),
+    [
+        (
+            "Fesenko",
+            "which will be used by the Americans,\u201d noted Volodymyr Fesenko.",
+            "Volodymyr Fesenko",
+        ),
+        ("Dmitriev", "Putin\u2019s envoy Kirill Dmitriev has completed a round", "Kirill Dmitriev"),
+        ("Witkoff", "special envoy U.S. Steve Witkoff met", "Steve Witkoff"),
+        ("Putin", "President Putin said; Mr. Putin added", None),  # titles are no given names
+        ("Fesenko", "Separately, Fesenko warned against", None),
+    ],
+)
+def test_the_full_name_is_the_given_names_before_the_surname(
+    surname: str, text: str, full: str | None
+) -> None:
+    assert full_name(surname, text) == full
+
+
+def test_a_full_name_question_completes_the_one_word_names() -> None:
+    q = "What is the full name of the expert who warned against it?"
+    assert names_to_complete(q, "Separately, Fesenko warned against it, Kirill Dmitriev said.") == ["Fesenko"]
+    assert names_to_complete("What is Fesenko\u2019s first name?", "It was so, Fesenko said.") == ["Fesenko"]
+
+
+def test_a_full_name_question_cites_where_the_article_gives_the_whole_name(seeds_engine: rag.Engine) -> None:
+    # The warning names "Fesenko" only; "Volodymyr Fesenko" is in another paragraph that the
+    # question's own search does not reach: the engine looks it up in the same article.
+    q = (
+        "What is the full name of the expert who warned against treating individual American "
+        "politicians' statements as the White House's official position?"
+    )
+    first = seeds_engine.retrieve(q)
+    assert not any("Volodymyr Fesenko" in p.text for p in first)
+    answer = seeds_engine.ask(q, llm=False)
+    assert "Fesenko warned" in answer.text and "Volodymyr Fesenko" in answer.text, answer.text
+    assert any("Volodymyr Fesenko" in c.text for c in answer.citations)
+    # Asked by his surname, the sentence with the whole name is the answer on its own.
+    answer = seeds_engine.ask("What is Fesenko's first name?", llm=False)
+    assert len(answer.citations) == 1 and "Volodymyr Fesenko" in answer.text, answer.text
 
 
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
