@@ -44,9 +44,7 @@ class Settings(BaseSettings):
         "faster, vectors within cos 0.99 of float32, same eval results; false for float32.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Paragraphs per encoder batch.")
-    embed_threads: int = Field(
-        0, ge=0, description="Encoder threads (ingest: one session per thread); 0 = all cores."
-    )
+    embed_threads: int = Field(0, ge=0, description="onnxruntime threads; 0 = all cores.")
     min_paragraph_words: int = Field(
         3, ge=1, description="Shorter lines (headings, captions) are not indexed as paragraphs."
     )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -185,6 +183,7 @@ class OnnxEncoder:
     """
 
     def __init__(self, onnx_path: Path, model_id: str, batch_size: int = 32, threads: int = 0) -> None:
+        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         if batch_size < 1:
@@ -198,21 +197,8 @@ class OnnxEncoder:
         self._cls = self._tok.token_to_id("[CLS]")
         self._sep = self._tok.token_to_id("[SEP]")
         self._unk = self._tok.token_to_id("[UNK]")
-        self._path = onnx_path
-        self._threads = threads or _usable_cores()
-        self._session = self._load(self._threads)
-        # Bulk encoding runs one single-threaded session per core, each on its own batches:
-        # at MiniLM's small matrices that beats one session splitting every op over the cores
-        # (2 cores, 3,000 paragraphs in ingest's chunks, 5 rounds: median 9.1 s against 10.7 s).
-        # Batches stay as they were, so the vectors do too (int8 scales activations per batch).
-        self._pool: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-
-    def _load(self, threads: int) -> Any:
-        import onnxruntime as ort
-
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = threads or _usable_cores()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -221,46 +207,29 @@ class OnnxEncoder:
         # steals the core its partner needs (measured: query p50 12 ms spinning, 7 ms not).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            return ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # a truncated or foreign file in the cache
             raise EmbeddingError(
-                f"cannot load the ONNX model at {self._path} ({e}); delete it and run again"
+                f"cannot load the ONNX model at {onnx_path} ({e}); delete it and run again"
             ) from None
 
-    def _run(self, sequences: list[list[int]], parallel: bool = False) -> list[np.ndarray]:
-        """Hidden states per sequence (length x dim), batching sequences of similar length; with
-        `parallel`, the batches are shared out over one single-threaded session per core."""
+    def _run(self, sequences: list[list[int]]) -> list[np.ndarray]:
+        """Hidden states per sequence (length x dim), batching sequences of similar length."""
         out: list[np.ndarray] = [np.empty(0)] * len(sequences)
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
-
-        def run(session: Any, idx: list[int]) -> None:
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
             width = max(len(sequences[i]) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
                 ids[row, : len(sequences[i])] = sequences[i]
                 mask[row, : len(sequences[i])] = 1
-            hidden = session.run(
+            hidden = self._session.run(
                 None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             )[0]
             for row, i in enumerate(idx):
                 out[i] = hidden[row, : len(sequences[i])]
-
-        if not parallel or self._threads < 2 or len(batches) < 2:
-            for idx in batches:
-                run(self._session, idx)
-            return out
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="rag-encode")
-
-        def work(idx: list[int]) -> None:  # each pool thread loads its own session once
-            session = getattr(self._local, "session", None)
-            if session is None:
-                session = self._local.session = self._load(1)
-            run(session, idx)
-
-        list(self._pool.map(work, batches))  # the next free thread takes the next batch
         return out
 
     def _windows(self, encodings: Sequence[Any]) -> tuple[list[list[int]], list[int]]:
@@ -305,7 +274,7 @@ class OnnxEncoder:
         unique = sorted(set(source))
         encodings = self._tok.encode_batch([texts[i] for i in unique], add_special_tokens=False)
         seqs, owners = self._windows(encodings)
-        hidden = self._run(seqs, parallel=True)
+        hidden = self._run(seqs)
         states_by_para: list[list[np.ndarray]] = [[] for _ in unique]
         for owner, h in zip(owners, hidden, strict=True):
             states_by_para[owner].append(h)

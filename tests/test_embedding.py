@@ -63,36 +63,6 @@ def test_duplicate_paragraphs_get_identical_vectors(encoder: OnnxEncoder) -> Non
     assert np.allclose(sents[2], alone_sents[0], atol=1e-5)
 
 
-def test_bulk_encoding_on_a_session_per_core_gives_the_one_session_vectors(model_dir: Path) -> None:
-    import threading
-
-    path = ensure_onnx_model(model_dir, quantize=True)
-    texts = [
-        f"{p} Report number {i} adds {'more words ' * (i % 7)}here." for i, p in enumerate(PARAGRAPHS * 20)
-    ]
-    spans = [_spans(t) for t in texts]
-    serial = OnnxEncoder(path, "m", batch_size=4, threads=1)
-    parallel = OnnxEncoder(path, "m", batch_size=4, threads=2)
-    seen: set[str] = set()
-    run = parallel._load
-
-    def loading(threads: int):  # type: ignore[no-untyped-def]
-        seen.add(threading.current_thread().name)
-        return run(threads)
-
-    parallel._load = loading  # type: ignore[method-assign]
-    v1, s1 = serial.encode_paragraphs(texts, spans)
-    v2, s2 = parallel.encode_paragraphs(texts, spans)
-    assert len(seen) == 2 and all(n.startswith("rag-encode") for n in seen)  # two worker sessions ran
-    # The same batches on single-threaded sessions: the same vectors, int8 included.
-    np.testing.assert_allclose(v1, v2, atol=1e-5)
-    for a, b in zip(s1, s2, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
-    # A query is one batch: it stays on the session that uses every core.
-    parallel.encode_queries(["what did the central bank do"])
-    assert len(seen) == 2
-
-
 def test_sentence_vectors_follow_their_own_sentence(encoder: OnnxEncoder) -> None:
     text = PARAGRAPHS[1]
     spans = _spans(text)
