@@ -335,7 +335,11 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     # A sentence that answers alone is joined only by a close rival that holds as much of the
     # question (two paragraphs that both seem to answer: show both), not by one that adds a word.
     complete = _complete(best, shape, tuning)
-    covered = set(best.covered)
+    # The noun a "which X" question asks for an instance of is no gap to fill: a sentence that
+    # only adds the word ("...assets in high demand to fuel the green energy transition" for
+    # "Which fuel...?") says nothing about the answer.
+    head = head_noun(shape.question)
+    covered = set(best.covered) | ({head} if head else set())
     asked = set(shape.terms)
 
     def values(c: _Candidate) -> set[str]:

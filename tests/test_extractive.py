@@ -249,6 +249,16 @@ def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) 
     assert "Kommersant" in answer.text, answer.text
 
 
+def test_a_sentence_that_only_adds_the_asked_for_noun_does_not_join(seeds_engine: rag.Engine) -> None:
+    # "fuel" is what the question asks for an instance of; "...assets in high demand to fuel the
+    # green energy transition" holds the word and nothing of the answer.
+    answer = seeds_engine.ask(
+        "Which fuel has the European bloc agreed to stop buying from Moscow?", llm=False
+    )
+    assert "imports of gas by 2027" in answer.text
+    assert "fuel the green energy" not in answer.text and len(answer.citations) == 1, answer.text
+
+
 def test_a_second_hop_follows_the_new_name_not_the_question_s_own() -> None:
     lead = "The main Russian negotiator, Kirill Dmitriev, has been discussing schemes with Steve Witkoff."
     # "Steve" belongs to the name the question already gives; Kirill Dmitriev is the link.
