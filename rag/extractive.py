@@ -27,6 +27,7 @@ from rag.questions import (
     names_a,
     names_to_complete,
     predicate_words,
+    source_terms,
     term_matches,
     unknown_entities,
     years_in,
@@ -335,11 +336,12 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     # A sentence that answers alone is joined only by a close rival that holds as much of the
     # question (two paragraphs that both seem to answer: show both), not by one that adds a word.
     complete = _complete(best, shape, tuning)
-    # The noun a "which X" question asks for an instance of is no gap to fill: a sentence that
-    # only adds the word ("...assets in high demand to fuel the green energy transition" for
-    # "Which fuel...?") says nothing about the answer.
+    # No gap to fill: the noun a "which X" question asks for an instance of (a sentence that only
+    # adds the word, "...to fuel the green energy transition" for "Which fuel...?", says nothing
+    # about the answer), nor the words that name its source ("according to the article on the
+    # Kremlin talks").
     head = head_noun(shape.question)
-    covered = set(best.covered) | ({head} if head else set())
+    covered = set(best.covered) | ({head} if head else set()) | source_terms(shape.question)
     asked = set(shape.terms)
 
     def values(c: _Candidate) -> set[str]:

@@ -275,6 +275,15 @@ _NOT_HEADS = frozenset(
 )
 
 
+_SOURCE = re.compile(r"\baccording to\b([^,?;]*)", re.IGNORECASE)
+
+
+def source_terms(question: str) -> set[str]:
+    """Stemmed words of the question's "according to ..." clause: they say where the answer is
+    told ("according to the article on the Kremlin talks"), not what it is."""
+    return {stem(w) for m in _SOURCE.finditer(question) for w in words(m.group(1)) if w not in STOPWORDS}
+
+
 def head_noun(question: str) -> str | None:
     """The stemmed noun a "which X" / "what X" question asks for an instance of ("newspaper")."""
     m = _HEAD.match(question.strip().lower())

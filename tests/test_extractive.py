@@ -20,6 +20,7 @@ from rag.questions import (
     names_a,
     names_to_complete,
     predicate_words,
+    source_terms,
 )
 from rag.terms import stem
 
@@ -257,6 +258,17 @@ def test_a_sentence_that_only_adds_the_asked_for_noun_does_not_join(seeds_engine
     )
     assert "imports of gas by 2027" in answer.text
     assert "fuel the green energy" not in answer.text and len(answer.citations) == 1, answer.text
+
+
+def test_the_words_naming_the_source_are_no_gap_to_fill(seeds_engine: rag.Engine) -> None:
+    q = "What business background does Witkoff have, according to the report on the Kremlin meeting?"
+    assert source_terms(q) == {"report", "kremlin", "meet"}
+    assert source_terms("According to Fesenko, what would it be?") == {"fesenko"}
+    # "Investigations reveal that Witkoff's dealings ... associated with the Kremlin" holds the
+    # source's word "Kremlin" and nothing about his background: it does not join.
+    answer = seeds_engine.ask(q, llm=False)
+    assert "real estate finance" in answer.text
+    assert len(answer.citations) == 1, answer.text
 
 
 def test_a_second_hop_follows_the_new_name_not_the_question_s_own() -> None:
