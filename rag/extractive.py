@@ -265,15 +265,12 @@ def full_name_lookups(
 
 
 def _introduction(first: _Candidate, candidates: list[_Candidate], names: list[str]) -> _Candidate | None:
-    """The best sentence of another paragraph giving the full name of someone `first` names by
-    surname only ("...noted Volodymyr Fesenko." for "Separately, Fesenko warned..."); None when
-    `first` gives it itself."""
+    """The best other sentence, of any retrieved paragraph (its own included), giving the full name
+    of someone `first` names by surname only ("...noted Volodymyr Fesenko." for "Separately,
+    Fesenko warned..."); None when `first` gives it itself."""
     if not names or any(full_name(n, first.text) for n in names):
         return None
-    for c in candidates:  # best first
-        if c.record.paragraph_id != first.record.paragraph_id and any(full_name(n, c.text) for n in names):
-            return c
-    return None
+    return next((c for c in candidates if c is not first and any(full_name(n, c.text) for n in names)), None)
 
 
 def hop_query_for(

@@ -356,6 +356,20 @@ def test_a_full_name_question_cites_where_the_article_gives_the_whole_name(seeds
     assert len(answer.citations) == 1 and "Volodymyr Fesenko" in answer.text, answer.text
 
 
+def test_the_full_name_may_come_from_the_answering_sentence_s_own_paragraph(tmp_path, model_dir) -> None:
+    text = (
+        "Kyiv analyst Volodymyr Fesenko has studied American politics for two decades at the institute. "
+        "Separately, Fesenko warned against treating statements by single senators as official policy.\n\n"
+        "The talks in Florida ended without a joint statement from either delegation."
+    )
+    engine = engine_on(tmp_path, model_dir, json.dumps({"id": "kyiv", "title": "Analysts", "text": text}))
+    answer = engine.ask(
+        "What is the full name of the analyst who warned against treating statements by senators as policy?",
+        llm=False,
+    )
+    assert "Fesenko warned" in answer.text and "Volodymyr Fesenko" in answer.text, answer.text
+
+
 def test_citation_numbers_continue_across_a_conversation(seeds_engine: rag.Engine) -> None:
     conversation = rag.Conversation()
     first = seeds_engine.chat("Who is Steve Witkoff?", conversation)
