@@ -17,6 +17,7 @@ from rag.questions import (
     analyse_question,
     asks_full_name,
     bridge_names,
+    describes_given,
     full_name,
     has_kind,
     head_noun,
@@ -147,6 +148,8 @@ def _select(
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {t for t in shape.terms if covers(t, bag)}
+            if head in c.covered and describes_given(head, text, qterms):
+                c.covered.discard(head)  # the sentence's "billionaire" is the question's own man
             c.share = sum(weights[t] for t in c.covered) / total
             c.has_kind = has_kind(shape.kind, text, qterms)
             c.in_year = in_year
@@ -345,6 +348,9 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
         return kind_values(shape.kind, c.text, asked)
 
     answer = values(best) if complete else set()
+    # "Which billionaire...?" answered by "...Len Blavatnik, a billionaire...": another sentence
+    # joins only as a rival answer naming another billionaire, not to add the question's words.
+    names_one = bool(head) and names_a(head, best.text, asked)
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
@@ -356,6 +362,8 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
             continue
         if complete and shape.kind != "other" and all(term_matches(v, answer) for v in values(c)):
             continue  # it gives the same name, number or date: nothing to add
+        if names_one and not names_a(head, c.text, asked):
+            continue
         if c.covered - covered:
             chosen.append(c)
             covered |= c.covered

@@ -292,23 +292,38 @@ def head_noun(question: str) -> str | None:
     return stem(m.group(1))
 
 
+def _names_beside(head: str, sentence: str) -> list[list[str]]:
+    """For each use of the head noun in the sentence, the name-like words within three words of it."""
+    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    return [
+        [
+            tokens[j]
+            for j in range(max(1, i - 3), min(len(tokens), i + 4))
+            if j != i and tokens[j][:1].isupper() and _name_like(tokens[j])
+        ]
+        for i, tok in enumerate(tokens)
+        if stem(tok.lower()) == head
+    ]
+
+
 def names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
     """The sentence puts the head noun beside a name the question does not already give:
     "the newspaper Kommersant", "Len Blavatnik, a billionaire"."""
-    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
-    for i, tok in enumerate(tokens):
-        if stem(tok.lower()) != head:
-            continue
-        for j in range(max(1, i - 3), min(len(tokens), i + 4)):
-            w = tokens[j]
-            if (
-                j != i
-                and w[:1].isupper()
-                and _name_like(w)
-                and not term_matches(stem(w.lower()), question_terms)
-            ):
-                return True
-    return False
+    return any(
+        not term_matches(stem(w.lower()), question_terms)
+        for near in _names_beside(head, sentence)
+        for w in near
+    )
+
+
+def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
+    """Every use of the head noun in the sentence describes someone the question already names:
+    "billionaire property mogul Steve Witkoff" gives no billionaire for "Which billionaire is
+    Steve Witkoff reported to have connections to?"."""
+    uses = _names_beside(head, sentence)
+    return bool(uses) and all(
+        near and all(term_matches(stem(w.lower()), question_terms) for w in near) for near in uses
+    )
 
 
 def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:

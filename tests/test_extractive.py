@@ -12,6 +12,7 @@ from rag.questions import (
     acronym,
     analyse_question,
     bridge_names,
+    describes_given,
     full_name,
     has_kind,
     head_noun,
@@ -241,6 +242,21 @@ def test_which_x_questions_know_the_noun_they_ask_for() -> None:
     assert not names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
     assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
     assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkof")})  # misspelt
+    # ...and such a sentence's noun describes the question's own man: it covers nothing asked
+    given = {stem("steve"), stem("witkof")}
+    mogul = "Dialogue with stakeholders, including billionaire property mogul Steve Witkoff."
+    assert describes_given(stem("billionaire"), mogul, given)
+    assert not describes_given(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", given)
+    assert not describes_given(stem("billionaire"), "A billionaire said the talks ran late.", given)
+
+
+def test_the_asked_for_noun_beside_the_question_s_own_man_is_no_answer(seeds_engine: rag.Engine) -> None:
+    # "...including billionaire property mogul Steve Witkoff" matches every word of the question
+    # but calls Witkoff himself the billionaire; "his connections to Len Blavatnik, a billionaire"
+    # answers, and alone: a sentence joins it only as a rival naming another billionaire.
+    answer = seeds_engine.ask("Which billionaire is Steve Witkof reported to have connections to?", llm=False)
+    assert "Len Blavatnik" in answer.text, answer.text
+    assert "property mogul" not in answer.text and len(answer.citations) == 1, answer.text
 
 
 def test_which_x_prefers_the_sentence_that_names_an_x(seeds_engine: rag.Engine) -> None:
