@@ -109,7 +109,9 @@ class Settings(BaseSettings):
         """What produces the vectors: changing it means a different index."""
         if self.embed_base_url:
             return f"remote:{self.embed_base_url}:{self.embed_model}"
-        return f"local:{self.embed_model}:{'int8' if self.embed_quantize else 'fp32'}"
+        from rag.embedding import EXPORT_RECIPE  # a new export recipe gives other vectors
+
+        return f"local:{self.embed_model}:r{EXPORT_RECIPE}:{'int8' if self.embed_quantize else 'fp32'}"
 
     def fingerprint(self) -> str:
         """Hash of every setting that changes vectors or paragraphs; names the collection."""
