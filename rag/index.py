@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,16 @@ from rag.terms import content_terms
 
 RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
 _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before giving up
-WRITE_BATCH = 256  # paragraphs embedded and upserted per step; a crash loses at most one step
+WRITE_BATCH = 256  # paragraphs embedded and written per step; a crash loses at most two steps
+
+
+@dataclass
+class _Rows:
+    """One batch as it is written: side rows, then Chroma's vectors and filter fields."""
+
+    side: list[tuple[str, str, str, bytes, bytes]] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    metadatas: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -378,11 +388,26 @@ class ParagraphIndex:
             todo.sort(key=lambda r: -len(wanted[r][1].text))
             if progress:
                 progress(0, len(todo))
-            for b in range(0, len(todo), WRITE_BATCH):
-                batch = todo[b : b + WRITE_BATCH]
-                report.embedded += self._write_batch(store, batch, wanted, known_text, encoder)
-                if progress:
-                    progress(b + len(batch), len(todo))
+            # The rows of one batch are written (Chroma's HNSW inserts, mostly) while the next is
+            # encoded; one write in flight, so a crash still loses at most two batches.
+            with ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer:
+                pending: Future[None] | None = None
+
+                def settle() -> None:
+                    if pending is not None:
+                        pending.result()  # a failed write surfaces here, in order
+
+                for b in range(0, len(todo), WRITE_BATCH):
+                    batch = todo[b : b + WRITE_BATCH]
+                    rows, embedded = self._embed_batch(batch, wanted, known_text, encoder, settle)
+                    report.embedded += embedded
+                    settle()
+                    if progress and b:
+                        progress(b, len(todo))  # what is written, not what is encoded
+                    pending = writer.submit(self._store_rows, store, batch, rows)
+                settle()
+                if progress and todo:
+                    progress(len(todo), len(todo))
             self._build_bm25(wanted)
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
@@ -404,19 +429,21 @@ class ParagraphIndex:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _write_batch(
+    def _embed_batch(
         self,
-        store: Any,
         batch: list[str],
         wanted: dict[str, tuple[Article, Paragraph]],
         known_text: dict[str, str],
         encoder: Encoder,
-    ) -> int:
-        """Write the rows of `batch`, embedding each distinct new text once; returns texts embedded."""
+        settle: Callable[[], None],
+    ) -> tuple[_Rows, int]:
+        """The rows of `batch`, embedding each distinct new text once; and how many texts it embedded.
+        `settle` waits for the write in flight, before reading rows that write may hold."""
         # text hash -> (paragraph vector, sentence spans, float16 sentence vectors)
         vectors: dict[str, tuple[np.ndarray, list[Any], bytes]] = {}
         reuse = {known_text[h] for h in (_split_row_id(r)[1] for r in batch) if h in known_text}
         if reuse:
+            settle()
             for rid, (meta, _, vec, svec) in self.rows.get(sorted(reuse)).items():
                 vector = np.frombuffer(vec, dtype=np.float32)
                 vectors[_split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
@@ -431,7 +458,7 @@ class ParagraphIndex:
             vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
             for h, v, sp, sv in zip(new, vecs, spans, sentence_vecs, strict=True):
                 vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
-        side, embeddings, metadatas = [], [], []
+        rows = _Rows()
         for rid in batch:
             article, p = wanted[rid]
             vector, spans, packed = vectors[_split_row_id(rid)[1]]
@@ -447,15 +474,17 @@ class ParagraphIndex:
                 "char_end": p.char_end,
                 "spans": [list(x) for x in spans],
             }
-            side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
-            embeddings.append(vector)
-            metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
-        self.rows.put(side)  # first: a row Chroma has is always readable
-        # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
-        self._call(store.add, ids=batch, embeddings=embeddings, metadatas=metadatas)
+            rows.side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
+            rows.embeddings.append(vector)
+            rows.metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
         for rid in batch:  # later batches may reuse what this one embedded
             known_text.setdefault(_split_row_id(rid)[1], rid)
-        return len(new)
+        return rows, len(new)
+
+    def _store_rows(self, store: Any, batch: list[str], rows: _Rows) -> None:
+        self.rows.put(rows.side)  # first: a row Chroma has is always readable
+        # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
+        self._call(store.add, ids=batch, embeddings=rows.embeddings, metadatas=rows.metadatas)
 
     def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> None:
         ids = list(wanted)

@@ -141,8 +141,10 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
         model_dir=engine.settings.model_dir,
         min_paragraph_words=2,
     )
-    real = other.index._write_batch
-    other.index._write_batch = crash_after_first_batch  # type: ignore[method-assign]
+    # The crash comes while the second batch is encoded and the first is being written: that
+    # write completes before the error leaves ingest.
+    real = other.index._embed_batch
+    other.index._embed_batch = crash_after_first_batch  # type: ignore[method-assign]
     import rag.index as index_module
 
     old_batch = index_module.WRITE_BATCH
