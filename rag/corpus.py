@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
 from rag.schema import Article, Paragraph
-from rag.terms import content_terms, fold, words
+from rag.terms import STOPWORDS, content_terms, fold, stem, words
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -272,21 +272,20 @@ def _normalise(text: str) -> str:
     return _SPACE.sub(" ", fold(text).casefold()).strip()
 
 
-def _is_repeat(key: str, seen: list[str]) -> bool:
-    """Same text as an earlier paragraph, or nearly (a stray character or two at the end)."""
+def _is_repeat(key: str, seen: list[str], exact: set[str]) -> bool:
+    """Same text as an earlier paragraph (`exact` holds them all), or nearly (a stray character or
+    two at the end)."""
+    if key in exact:
+        return True
     for other in seen:
-        if key == other:
-            return True
         longer = max(len(key), len(other))
-        close_length = abs(len(key) - len(other)) <= longer * 0.02
-        if longer >= 80 and close_length and fuzz.ratio(key, other) >= 98:
+        if longer >= 80 and abs(len(key) - len(other)) <= longer * 0.02 and fuzz.ratio(key, other) >= 98:
             return True
     return False
 
 
-def _is_title_repeat(line: str, title_terms: set[str]) -> bool:
+def _is_title_repeat(terms: list[str], title_terms: set[str]) -> bool:
     """A short line whose every content word is in the title: the headline printed again."""
-    terms = content_terms(line)
     return bool(terms) and len(terms) <= 15 and set(terms) <= title_terms
 
 
@@ -301,6 +300,7 @@ def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
     paragraphs: list[Paragraph] = []
     title_terms = set(content_terms(article.title))
     seen: list[str] = [_normalise(article.title)]
+    exact = set(seen)
     offset = 0
     for line in article.text.splitlines(keepends=True):
         start = offset
@@ -309,14 +309,16 @@ def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
         if not body:
             continue
         key = _normalise(body)
+        tokens = words(body)
         if (
             is_boilerplate(body)
-            or len(words(body)) < min_words
-            or _is_title_repeat(body, title_terms)
-            or _is_repeat(key, seen)
+            or len(tokens) < min_words
+            or _is_title_repeat([stem(w) for w in tokens if w not in STOPWORDS], title_terms)
+            or _is_repeat(key, seen, exact)
         ):
             continue
         seen.append(key)
+        exact.add(key)
         lead = len(line) - len(line.lstrip())
         n = len(paragraphs) + 1
         paragraphs.append(
