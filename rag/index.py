@@ -390,6 +390,7 @@ class ParagraphIndex:
                 progress(0, len(todo))
             # The rows of one batch are written (Chroma's HNSW inserts, mostly) while the next is
             # encoded; one write in flight, so a crash still loses at most two batches.
+            terms: dict[str, list[str]] = {}  # BM25 terms of the written rows, by row id
             with ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer:
                 pending: Future[None] | None = None
 
@@ -404,11 +405,11 @@ class ParagraphIndex:
                     settle()
                     if progress and b:
                         progress(b, len(todo))  # what is written, not what is encoded
-                    pending = writer.submit(self._store_rows, store, batch, rows)
+                    pending = writer.submit(self._store_rows, store, batch, rows, terms)
                 settle()
                 if progress and todo:
                     progress(len(todo), len(todo))
-            self._build_bm25(wanted)
+            self._build_bm25(wanted, terms)
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
                 self._call(store.delete, ids=stale[b : b + 5000])
@@ -481,17 +482,22 @@ class ParagraphIndex:
             known_text.setdefault(_split_row_id(rid)[1], rid)
         return rows, len(new)
 
-    def _store_rows(self, store: Any, batch: list[str], rows: _Rows) -> None:
+    def _store_rows(self, store: Any, batch: list[str], rows: _Rows, terms: dict[str, list[str]]) -> None:
         self.rows.put(rows.side)  # first: a row Chroma has is always readable
         # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
         self._call(store.add, ids=batch, embeddings=rows.embeddings, metadatas=rows.metadatas)
+        # While the encoder works on the next batch: these rows' BM25 terms, for the snapshot.
+        for rid, side in zip(batch, rows.side, strict=True):
+            terms[rid] = content_terms(side[2])
 
-    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> None:
+    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]], known: dict[str, list[str]]) -> None:
+        """Write the BM25 snapshot of `wanted`; `known` holds the terms of rows already split."""
         ids = list(wanted)
+        terms = [known[r] if r in known else content_terms(wanted[r][1].text) for r in ids]
         KeywordSnapshot.write(
             self._bm25_dir,
             ids,
-            [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
+            [t or ["\u2205"] for t in terms],
             [wanted[r][1].article_id for r in ids],
             [wanted[r][0].publish_date for r in ids],
         )

@@ -61,14 +61,18 @@ _ALIASES = {
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; possessive 's dropped ("Putin's" -> "putin"), unit aliases unified."""
+    folded = fold(text).lower()
+    if "%" in folded:
+        folded = folded.replace("%", " percent ")
     out = []
-    for m in _WORD.finditer(fold(text).lower().replace("%", " percent ")):
-        w = m.group(0)
-        if w.endswith("'s"):
-            w = w[:-2]
-        w = w.replace("'", "").replace(".", "")
-        if w:
-            out.append(_ALIASES.get(w, w))
+    for w in _WORD.findall(folded):
+        if "'" in w or "." in w:
+            if w.endswith("'s"):
+                w = w[:-2]
+            w = w.replace("'", "").replace(".", "")
+            if not w:
+                continue
+        out.append(_ALIASES.get(w, w))
     return out
 
 

@@ -170,6 +170,43 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
     assert engine.index.status().complete  # type: ignore[union-attr]
 
 
+def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches are written on a writer thread while the next is encoded: a failed write must stop
+    # the ingest with its own error, keep what was written before it, and leave the index
+    # incomplete until the next ingest.
+    monkeypatch.setattr("rag.index.WRITE_BATCH", 20)
+    other = rag.open(
+        corpus=engine.settings.corpus,
+        index_dir=engine.settings.index_dir,
+        model_dir=engine.settings.model_dir,
+        min_paragraph_words=2,
+    )
+    real_write, real_embed = other.index._store_rows, other.index._embed_batch
+    calls = {"writes": 0, "batches": 0}
+
+    def count_batches(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["batches"] += 1
+        return real_embed(*args, **kwargs)
+
+    def fail_second_write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["writes"] += 1
+        if calls["writes"] == 2:
+            raise RuntimeError("disk full")
+        return real_write(*args, **kwargs)
+
+    other.index._embed_batch = count_batches  # type: ignore[method-assign]
+    other.index._store_rows = fail_second_write  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="disk full"):
+        other.ingest(progress=False)
+    assert calls["batches"] == 3  # it stopped at the next batch, not at the end of the corpus
+    assert not other.index.status().complete  # type: ignore[union-attr]
+    report = other.ingest(progress=False)
+    assert report.unchanged == 20  # the first batch was written before the failure
+    assert other.index.count() == report.paragraphs == other.index.bm25_count()
+
+
 def test_chroma_holds_vectors_and_filter_fields_and_the_text_lives_beside_it(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
     got = engine.index._store().get(include=["documents", "metadatas"])
