@@ -14,6 +14,11 @@ INDEX_FORMAT_VERSION = 4  # 2: quotation-aware sentence spans; 3: unit aliases i
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 
+# How the local model is exported to ONNX (rag/embedding.py). Bump when the recipe changes: the
+# cached export is then made anew, and, as the vectors change, the index too (it is in the id).
+EXPORT_RECIPE = 3
+
+
 class Settings(BaseSettings):
     """Every knob of the engine. Read once, by `rag.engine`; everything else gets values passed in."""
 
@@ -109,8 +114,6 @@ class Settings(BaseSettings):
         """What produces the vectors: changing it means a different index."""
         if self.embed_base_url:
             return f"remote:{self.embed_base_url}:{self.embed_model}"
-        from rag.embedding import EXPORT_RECIPE  # a new export recipe gives other vectors
-
         return f"local:{self.embed_model}:r{EXPORT_RECIPE}:{'int8' if self.embed_quantize else 'fp32'}"
 
     def fingerprint(self) -> str:

