@@ -45,6 +45,7 @@ from rag.terms import content_terms
 
 RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
 _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before giving up
+_STALE_TRIES = 10  # filtered vector searches meeting rows a running ingest is writing
 WRITE_BATCH = 256  # paragraphs embedded and written per step; a crash loses at most two steps
 
 
@@ -648,15 +649,19 @@ class ParagraphIndex:
             "where": where,
             "include": ["distances"],
         }
-        try:
-            result = self._call(store.query, **query)
-        except Exception as e:
-            if self.chroma_url or type(e).__name__ != "InternalError":
-                raise
-            # A filter matched rows that another process wrote after our client loaded (a running
-            # ingest); a new client knows them.
-            self._collection = None
-            result = self._call(self._store().query, **query)
+        for attempt in range(_STALE_TRIES):
+            try:
+                result = self._call(store.query, **query)
+                break
+            except Exception as e:
+                if self.chroma_url or type(e).__name__ != "InternalError" or attempt == _STALE_TRIES - 1:
+                    raise
+                # A filter matched rows another process (a running ingest) is writing that our
+                # client's vector index does not hold yet; a fresh handle catches up, unless the
+                # writer has added more meanwhile.
+                self._collection = None
+                store = self._store()
+                time.sleep(0.02 * (attempt + 1))
         hits = zip(result["ids"][0], result["distances"][0], strict=True)
         return [(rid, 1.0 - float(d)) for rid, d in hits if rid in self._committed]
 

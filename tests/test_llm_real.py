@@ -163,7 +163,10 @@ def test_seed_questions_end_to_end_show_only_verified_sentences(
         assert_shown_text_is_verified(a)
     failed = [a for a in answers if any("language model failed" in n for n in a.notices)]
     assert not failed, [a.notices for a in failed]  # the server answered every time
-    assert any(a.mode == "llm" for a in answers), "no reply from the model survived verification"
+    # Every reply reached the verifier: it was used, or its sentences were judged and listed. (Whether
+    # any of six replies of a 135M model survives is luck; the gold-set run below counts them.)
+    for a in answers:
+        assert a.mode == "llm" or a.unsupported, (a.question, a.notices)
     assert engine.llm_answerer.client.response_format in ("json_schema", "json_object")
     report = [(a.mode, a.abstained, len(a.unsupported), a.text[:80]) for a in answers]
     print("\n".join(map(str, report)))
@@ -220,3 +223,4 @@ def test_llm_eval_meets_its_thresholds(seeds_engine: Any, server: LlamaServer) -
     assert result["overall"]["citation_validity"] == 1.0
     thresholds = tomllib.loads(THRESHOLDS.read_text())["llm"]
     assert not check_gate(result["overall"], thresholds)
+    assert result["llm_stats"]["llm_answers"] >= 10  # the model's own answers do get through
