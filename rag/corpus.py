@@ -14,7 +14,7 @@ from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
 from rag.schema import Article, Paragraph
-from rag.terms import STOPWORDS, content_terms, fold, stem, words
+from rag.terms import content_terms, fold, terms_of, words
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -313,7 +313,7 @@ def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
         if (
             is_boilerplate(body)
             or len(tokens) < min_words
-            or _is_title_repeat([stem(w) for w in tokens if w not in STOPWORDS], title_terms)
+            or _is_title_repeat(terms_of(tokens), title_terms)
             or _is_repeat(key, seen, exact)
         ):
             continue

@@ -91,7 +91,12 @@ def stem(word: str) -> str:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed words without stop words: what BM25 indexes and what overlap is measured on."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS]
+    return terms_of(words(text))
+
+
+def terms_of(tokens: list[str]) -> list[str]:
+    """`content_terms` of text already split by `words`."""
+    return [stem(w) for w in tokens if w not in STOPWORDS]
 
 
 _NUMBERS = (
