@@ -45,6 +45,10 @@ from rag.terms import content_terms
 
 RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
 _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before giving up
+# A new collection's HNSW graph: half Chroma's default construction effort (ingest's writes: 76 ->
+# 55 CPU-s on the whole corpus) and a wider search beam, which together find as many of the exact
+# top 40 as the defaults (0.958 vs 0.954 over 200 queries). An existing collection keeps its own.
+HNSW = {"space": "cosine", "ef_construction": 50, "ef_search": 200}
 _STALE_TRIES = 10  # filtered vector searches meeting rows a running ingest is writing
 WRITE_BATCH = 256  # paragraphs embedded and written per step; a crash loses at most two steps
 
@@ -188,7 +192,7 @@ class ParagraphIndex:
             self._collection = self._client().get_or_create_collection(
                 self.collection_name,
                 embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": HNSW},
             )
         return self._collection
 

@@ -218,6 +218,22 @@ def test_chroma_holds_vectors_and_filter_fields_and_the_text_lives_beside_it(eng
     assert "Blavatnik" in answer.text and all(c.text for c in answer.citations)
 
 
+def test_new_collections_get_our_hnsw_settings_and_older_ones_keep_theirs(
+    engine: rag.Engine, corpus: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    engine.ingest(progress=False)
+    hnsw = engine.index._store().configuration["hnsw"]
+    assert (hnsw["ef_construction"], hnsw["ef_search"]) == (50, 200)
+    # An index made before (Chroma's defaults) opens, syncs and answers without a rebuild.
+    older = rag.open(corpus=corpus, index_dir=tmp_path / "older", model_dir=model_dir)
+    older.index._client().get_or_create_collection(
+        older.index.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+    assert older.ingest(progress=False).added == 79
+    assert older.index._store().configuration["hnsw"]["ef_construction"] == 100
+    assert "Blavatnik" in older.ask("Who co-owns the Faena hotel?", llm=False).text
+
+
 def test_a_lost_paragraph_file_is_reported_then_restored(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
     engine.index.rows.close()
