@@ -163,12 +163,8 @@ def worker_encode(p: dict[str, Any]) -> None:
     """The encoder alone on the paragraphs ingest would embed, in the same chunks and batch size."""
     import rag
     from rag.corpus import load_articles, split_paragraphs
+    from rag.index import WRITE_BATCH
     from rag.sentences import split_sentences
-
-    try:
-        from rag.index import WRITE_BATCH
-    except ImportError:
-        WRITE_BATCH = 256  # noqa: N806 - the index's chunk size, when it stops exporting it
 
     engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
     loaded = load_articles(engine.settings.corpus_paths)
