@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,32 +15,35 @@ from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
 from rag.schema import Article, Paragraph
-from rag.terms import content_terms, fold, terms_of, words
+from rag.terms import STOPWORDS, content_terms, fold, stem, words
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
 
-# Whole-paragraph patterns that are page furniture, not content.
-_BOILERPLATE = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"(section|supporting|featured|header|lead|main) image\.?",
-        r"image( credit)?:.*",
-        r"(photo|image|picture)s?( credit)?\s*[:/-].*",
-        r"leave a (reply|comment)\.?",
-        r"your email address will not be published.*",
-        r"comments? (are|is) closed\.?",
-        r"(share|tweet|email|print)( this( article| story)?)?( on \w+)?\.?",
-        r"(click here|subscribe|sign up|advertisement|read more|related:|follow us).{0,80}",
-        r"disclaimer:.*",
-        r"(source:|edited by|written by|reporting by|additional reporting by|editing by)\s.{0,60}",
-        r"(https?://|www\.)\S+",
-        # Image file slugs used as captions/credits: "Miami-Ukraine-peace-talks".
-        r"[\w\u00c0-\u024f]+(?:[-_][\w\u00c0-\u024f]+){2,}(\.(jpe?g|png|webp|gif))?",
-    )
-]
+# Page furniture, not content: a line is furniture when the whole of it matches one alternative.
+_BOILERPLATE = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            r"(section|supporting|featured|header|lead|main) image\.?",
+            r"image( credit)?:.*",
+            r"(photo|image|picture)s?( credit)?\s*[:/-].*",
+            r"leave a (reply|comment)\.?",
+            r"your email address will not be published.*",
+            r"comments? (are|is) closed\.?",
+            r"(share|tweet|email|print)( this( article| story)?)?( on \w+)?\.?",
+            r"(click here|subscribe|sign up|advertisement|read more|related:|follow us).{0,80}",
+            r"disclaimer:.*",
+            r"(source:|edited by|written by|reporting by|additional reporting by|editing by)\s.{0,60}",
+            r"(https?://|www\.)\S+",
+            # Image file slugs used as captions/credits: "Miami-Ukraine-peace-talks".
+            r"[\w\u00c0-\u024f]+(?:[-_][\w\u00c0-\u024f]+){2,}(\.(jpe?g|png|webp|gif))?",
+        )
+    ),
+    re.IGNORECASE,
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -269,38 +273,45 @@ def _html_article(path: Path, html: str) -> Article:
 
 
 def _normalise(text: str) -> str:
-    return _SPACE.sub(" ", fold(text).casefold()).strip()
+    return " ".join(fold(text).casefold().split())
 
 
-def _is_repeat(key: str, seen: list[str], exact: set[str]) -> bool:
-    """Same text as an earlier paragraph (`exact` holds them all), or nearly (a stray character or
-    two at the end)."""
-    if key in exact:
+def _is_repeat(key: str, seen: dict[int, list[str]]) -> bool:
+    """Same text as an earlier paragraph, or nearly (a stray character or two at the end).
+    `seen` holds the earlier ones by length: only those within 2 % of the length can match."""
+    n = len(key)
+    if key in seen.get(n, ()):
         return True
-    for other in seen:
-        longer = max(len(key), len(other))
-        if longer >= 80 and abs(len(key) - len(other)) <= longer * 0.02 and fuzz.ratio(key, other) >= 98:
+    # Near repeats are 80 characters or longer, and |n - m| <= 2 % of the longer one puts the
+    # other's length m in [0.98 n, n / 0.98].
+    for m in range(math.floor(n * 0.98), math.ceil(n / 0.98) + 1):
+        longer = max(n, m)
+        if longer < 80 or abs(n - m) > longer * 0.02:
+            continue
+        others = seen.get(m)
+        if others and any(fuzz.ratio(key, other) >= 98 for other in others):
             return True
     return False
 
 
-def _is_title_repeat(terms: list[str], title_terms: set[str]) -> bool:
+def _is_title_repeat(tokens: list[str], title_terms: set[str]) -> bool:
     """A short line whose every content word is in the title: the headline printed again."""
-    return bool(terms) and len(terms) <= 15 and set(terms) <= title_terms
+    content = [w for w in tokens if w not in STOPWORDS]
+    return 0 < len(content) <= 15 and all(stem(w) in title_terms for w in content)
 
 
 def is_boilerplate(line: str) -> bool:
     """True for page furniture: image captions and credits, comment boxes, share lines, bare URLs."""
     stripped = line.strip()
-    return any(p.fullmatch(stripped) for p in _BOILERPLATE)
+    return _BOILERPLATE.fullmatch(stripped) is not None
 
 
 def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
     """Split on blank lines and single newlines; drop boilerplate, the title line and repeats."""
     paragraphs: list[Paragraph] = []
     title_terms = set(content_terms(article.title))
-    seen: list[str] = [_normalise(article.title)]
-    exact = set(seen)
+    title = _normalise(article.title)
+    seen: dict[int, list[str]] = {len(title): [title]}  # earlier paragraphs, by length
     offset = 0
     for line in article.text.splitlines(keepends=True):
         start = offset
@@ -313,12 +324,11 @@ def split_paragraphs(article: Article, min_words: int = 3) -> list[Paragraph]:
         if (
             is_boilerplate(body)
             or len(tokens) < min_words
-            or _is_title_repeat(terms_of(tokens), title_terms)
-            or _is_repeat(key, seen, exact)
+            or _is_title_repeat(tokens, title_terms)
+            or _is_repeat(key, seen)
         ):
             continue
-        seen.append(key)
-        exact.add(key)
+        seen.setdefault(len(key), []).append(key)
         lead = len(line) - len(line.lstrip())
         n = len(paragraphs) + 1
         paragraphs.append(

@@ -10,6 +10,7 @@ import pytest
 
 from rag.corpus import is_boilerplate, load_articles, split_paragraphs
 from rag.errors import CorpusError
+from rag.terms import fold, words
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "seed_paragraphs.json"
@@ -61,6 +62,47 @@ def test_seed_boilerplate_and_repeats_are_dropped() -> None:
     delegation = [t for t in texts if t.startswith("The Russian delegation was notably led")]
     assert len(delegation) == 1
     assert not any(t.startswith("Ukraine Negotiators Meet in Florida After Moscow Talks") for t in texts)
+
+
+_LONG = (
+    "The delegation met for nearly five hours in Moscow on Tuesday, the officials noted, and met again on "
+    "Wednesday to finish the draft of the plan, which both sides described as a workable start for the long "
+    "talks ahead."
+)
+
+
+@pytest.mark.parametrize(
+    "length, extra, repeat",
+    [
+        (79, "0", True),  # the longer one is 80 characters: a stray character makes a repeat
+        (78, "0", False),  # both shorter than 80: too short to call near repeats
+        (200, "0000", True),  # within 2 % of the longer one's length
+        (200, "00000", False),  # 5 of 205 is over 2 %, however alike the texts
+    ],
+)
+def test_near_repeat_needs_80_characters_and_lengths_within_2_percent(
+    tmp_path: Path, length: int, extra: str, repeat: bool
+) -> None:
+    line = _LONG[:length]
+    assert len(line.strip()) == length
+    (tmp_path / "a.txt").write_text(f"A title\n{line}\n{line}{extra}\n")
+    texts = [p.text for p in split_paragraphs(load_articles([tmp_path]).articles[0])]
+    assert texts == ([line] if repeat else [line, line + extra])
+
+
+def test_fold_maps_quotes_dashes_spaces_and_compatibility_forms() -> None:
+    assert fold("\u201cIt\u2019s 5\u00a0km\u201d \u2014 \ufb01ne \uff12") == '"It\'s 5 km" - fine 2'
+    assert fold("plain ASCII stays") == "plain ASCII stays"
+    assert words("Putin\u2019s 3.5% cut of 701 sq km") == [
+        "putin",
+        "35",
+        "percent",
+        "cut",
+        "of",
+        "701",
+        "square",
+        "kilometres",
+    ]
 
 
 @pytest.mark.parametrize(
