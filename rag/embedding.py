@@ -206,6 +206,13 @@ class OnnxEncoder:
         self.model_id = model_id
         self.dim = 384
         self.batch_size = batch_size
+        # What another process needs to build the same encoder (rag.encoding_process).
+        self.spec = {
+            "onnx_path": str(onnx_path),
+            "model_id": model_id,
+            "batch_size": batch_size,
+            "threads": threads,
+        }
         self._tok = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
         self._tok.no_padding()
         self._tok.no_truncation()
@@ -331,6 +338,16 @@ class OnnxEncoder:
         sums = csum[edges[1:]] - csum[edges[:-1]]
         vecs = np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
         return _normalise(vecs)
+
+
+def movable_spec(encoder: object) -> dict[str, Any] | None:
+    """What another process needs to build an encoder computing exactly what `encoder` does, or
+    None: a remote encoder, or a subclass with its own `encode_paragraphs`, stays where it is."""
+    if not isinstance(encoder, OnnxEncoder):
+        return None
+    if type(encoder).encode_paragraphs is not OnnxEncoder.encode_paragraphs:
+        return None
+    return dict(encoder.spec)
 
 
 class RemoteEncoder:

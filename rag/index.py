@@ -30,7 +30,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.embedding import Encoder
+from rag.embedding import Encoder, movable_spec
+from rag.encoding_process import EncodingProcess
 from rag.errors import (
     IndexBusyError,
     IndexIncompleteError,
@@ -50,7 +51,8 @@ _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before 
 # top 40 as the defaults (0.958 vs 0.954 over 200 queries). An existing collection keeps its own.
 HNSW = {"space": "cosine", "ef_construction": 50, "ef_search": 200}
 _STALE_TRIES = 10  # filtered vector searches meeting rows a running ingest is writing
-# Paragraphs embedded and written per step; a crash loses at most two steps (about 5 s of encoding).
+# Paragraphs embedded and written per step. A crash loses the step being written and those encoded
+# ahead of it (at most three, about 7 s of encoding).
 # 1024 rather than 256: a quarter of Chroma's add calls, each with a fixed cost, and of the
 # tokenizer's and encoder's per-call work (whole corpus, three back-to-back pairs: 225/252/216 s
 # against 243/280/234 s). Costs memory: the ingest process peaks at 1.7 GB instead of 1.3 GB.
@@ -136,6 +138,48 @@ def _split_row_id(rid: str) -> tuple[str, str]:
     """(paragraph_id, text hash) of a row id."""
     pid, rest = rid.rsplit(":", 1)
     return pid, rest.split("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One write step: its row ids, and the texts it embeds (hash -> text) with their sentence spans."""
+
+    batch: list[str]
+    new: dict[str, str]
+    spans: list[list[tuple[int, int]]]
+
+
+def _plan_steps(
+    todo: list[str], wanted: dict[str, tuple[Article, Paragraph]], known: set[str]
+) -> list[_Step]:
+    """Cut `todo` into write steps, each embedding only the texts no earlier step and no stored
+    row has (`known`: their hashes); known ahead, so the encoder can run ahead of the writes."""
+    seen = set(known)
+    steps = []
+    for b in range(0, len(todo), WRITE_BATCH):
+        batch = todo[b : b + WRITE_BATCH]
+        new: dict[str, str] = {}
+        for rid in batch:
+            h = _split_row_id(rid)[1]
+            if h not in seen and h not in new:
+                new[h] = wanted[rid][1].text
+        seen.update(_split_row_id(rid)[1] for rid in batch)
+        steps.append(_Step(batch, new, [split_sentences(t) for t in new.values()]))
+    return steps
+
+
+@contextmanager
+def _encode_ahead(encoder: Encoder, steps: list[_Step]) -> Iterator[Callable[[int], Any]]:
+    """`encoded(i)`: step i's vectors. A local ONNX encoder with three or more steps to embed runs
+    in a process of its own, ahead of the writes (see rag.encoding_process); otherwise in line."""
+    work = [(list(s.new.values()), s.spans) for s in steps]
+    spec = movable_spec(encoder)
+    if spec is None or sum(1 for texts, _ in work if texts) < 3:
+        empty = (np.zeros((0, encoder.dim), dtype=np.float32), [])
+        yield lambda i: encoder.encode_paragraphs(*work[i]) if work[i][0] else empty
+        return
+    with EncodingProcess(spec, work) as process:
+        yield process.result
 
 
 class ParagraphIndex:
@@ -397,24 +441,27 @@ class ParagraphIndex:
             todo.sort(key=lambda r: -len(wanted[r][1].text))
             if progress:
                 progress(0, len(todo))
-            # The rows of one batch are written (Chroma's HNSW inserts, mostly) while the next is
-            # encoded; one write in flight, so a crash still loses at most two batches.
+            steps = _plan_steps(todo, wanted, set(known_text))
+            # The rows of one step are written (Chroma's HNSW inserts, mostly) while the next is
+            # encoded, in a process of its own when there is much to embed; one write in flight.
             terms: dict[str, list[str]] = {}  # BM25 terms of the written rows, by row id
-            with ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer:
+            with (
+                _encode_ahead(encoder, steps) as encoded,
+                ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer,
+            ):
                 pending: Future[None] | None = None
 
                 def settle() -> None:
                     if pending is not None:
                         pending.result()  # a failed write surfaces here, in order
 
-                for b in range(0, len(todo), WRITE_BATCH):
-                    batch = todo[b : b + WRITE_BATCH]
-                    rows, embedded = self._embed_batch(batch, wanted, known_text, encoder, settle)
-                    report.embedded += embedded
+                for i, step in enumerate(steps):
+                    rows = self._embed_batch(step, wanted, known_text, encoded(i), settle)
+                    report.embedded += len(step.new)
                     settle()
-                    if progress and b:
-                        progress(b, len(todo))  # what is written, not what is encoded
-                    pending = writer.submit(self._store_rows, store, batch, rows, terms)
+                    if progress and i:
+                        progress(i * WRITE_BATCH, len(todo))  # what is written, not what is encoded
+                    pending = writer.submit(self._store_rows, store, step.batch, rows, terms)
                 settle()
                 if progress and todo:
                     progress(len(todo), len(todo))
@@ -441,33 +488,26 @@ class ParagraphIndex:
 
     def _embed_batch(
         self,
-        batch: list[str],
+        step: _Step,
         wanted: dict[str, tuple[Article, Paragraph]],
         known_text: dict[str, str],
-        encoder: Encoder,
+        encoded: tuple[np.ndarray, list[np.ndarray]],
         settle: Callable[[], None],
-    ) -> tuple[_Rows, int]:
-        """The rows of `batch`, embedding each distinct new text once; and how many texts it embedded.
-        `settle` waits for the write in flight, before reading rows that write may hold."""
+    ) -> _Rows:
+        """The rows of `step`: its new texts' vectors are `encoded`; texts embedded before are read
+        back. `settle` waits for the write in flight, before reading rows that write may hold."""
+        batch = step.batch
         # text hash -> (paragraph vector, sentence spans, float16 sentence vectors)
         vectors: dict[str, tuple[np.ndarray, list[Any], bytes]] = {}
-        reuse = {known_text[h] for h in (_split_row_id(r)[1] for r in batch) if h in known_text}
+        for h, v, sp, sv in zip(step.new, encoded[0], step.spans, encoded[1], strict=True):
+            vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
+        hashes = [_split_row_id(r)[1] for r in batch]
+        reuse = {known_text[h] for h in hashes if h in known_text and h not in vectors}
         if reuse:
             settle()
             for rid, (meta, _, vec, svec) in self.rows.get(sorted(reuse)).items():
                 vector = np.frombuffer(vec, dtype=np.float32)
                 vectors[_split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
-        new: dict[str, str] = {}
-        for rid in batch:
-            h = _split_row_id(rid)[1]
-            if h not in vectors and h not in new:
-                new[h] = wanted[rid][1].text
-        if new:
-            texts = list(new.values())
-            spans = [split_sentences(t) for t in texts]
-            vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
-            for h, v, sp, sv in zip(new, vecs, spans, sentence_vecs, strict=True):
-                vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
         rows = _Rows()
         for rid in batch:
             article, p = wanted[rid]
@@ -487,9 +527,9 @@ class ParagraphIndex:
             rows.side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
             rows.embeddings.append(vector)
             rows.metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
-        for rid in batch:  # later batches may reuse what this one embedded
-            known_text.setdefault(_split_row_id(rid)[1], rid)
-        return rows, len(new)
+        for rid, h in zip(batch, hashes, strict=True):  # later batches reuse what this one embedded
+            known_text.setdefault(h, rid)
+        return rows
 
     def _store_rows(self, store: Any, batch: list[str], rows: _Rows, terms: dict[str, list[str]]) -> None:
         self.rows.put(rows.side)  # first: a row Chroma has is always readable

@@ -372,3 +372,69 @@ def test_rag_status_points_at_prune_when_another_settings_index_is_left(
     assert "pruned 1 index(es) of other settings" in capsys.readouterr().out
     assert main(["status", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
     assert "other settings" not in capsys.readouterr().out
+
+
+def test_the_encoder_process_gives_the_vectors_of_the_encoder_in_line(
+    engine: rag.Engine, corpus: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Five write steps: a plain ONNX encoder moves to a process of its own (Chroma's add holds the
+    # GIL, which would stall it in line); the recording encoder cannot move and stays in line.
+    import rag.index as index_module
+
+    monkeypatch.setattr(index_module, "WRITE_BATCH", 16)
+    started: list[int] = []
+
+    class Counted(index_module.EncodingProcess):  # type: ignore[name-defined,misc]
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            started.append(self._proc.pid)
+
+    monkeypatch.setattr(index_module, "EncodingProcess", Counted)
+    moved = rag.open(corpus=corpus, index_dir=tmp_path / "moved", model_dir=model_dir)
+    moved._encoder = OnnxEncoder(ensure_onnx_model(model_dir), "local:all-MiniLM-L6-v2:fp32")
+    report = moved.ingest(progress=False)
+    assert len(started) == 1 and report.embedded == report.paragraphs == 79
+    in_line = engine.ingest(progress=False)
+    assert len(started) == 1 and in_line.embedded == len(engine.encoder.embedded) == 79  # type: ignore[attr-defined]
+    a = moved.index.rows.get(sorted(moved.index.rows.ids()))
+    b = engine.index.rows.get(sorted(engine.index.rows.ids()))
+    assert a.keys() == b.keys() and len(a) == 79
+    for rid, (meta, text, vec, svec) in a.items():
+        assert (meta, text) == b[rid][:2]
+        assert np.allclose(np.frombuffer(vec, np.float32), np.frombuffer(b[rid][2], np.float32), atol=1e-5)
+        assert np.allclose(np.frombuffer(svec, np.float16), np.frombuffer(b[rid][3], np.float16), atol=2e-3)
+    chroma = moved.index._store().get(ids=sorted(a), include=["embeddings"])
+    for rid, emb in zip(chroma["ids"], chroma["embeddings"], strict=True):
+        assert np.allclose(emb, np.frombuffer(a[rid][2], np.float32), atol=1e-6)
+    question = "Who co-owns the Faena hotel?"
+    assert moved.ask(question, llm=False).text == engine.ask(question, llm=False).text
+
+
+def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repairs(
+    corpus: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    import rag.index as index_module
+    from rag.errors import EmbeddingError
+
+    monkeypatch.setattr(index_module, "WRITE_BATCH", 16)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    real_spec = index_module.movable_spec
+    monkeypatch.setattr(
+        index_module, "movable_spec", lambda enc: {**real_spec(enc), "onnx_path": str(broken)}
+    )
+    engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
+    with pytest.raises(EmbeddingError) as err:
+        engine.ingest(progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "encoder process failed at step 0" in message and "broken.onnx" in message
+    assert not engine.index.status().complete  # type: ignore[union-attr]
+    assert not list((tmp_path / "tmp").iterdir())  # its files are gone with it
+    monkeypatch.setattr(index_module, "movable_spec", real_spec)
+    report = engine.ingest(progress=False)
+    assert report.paragraphs == engine.index.count() == engine.index.bm25_count() == 79
+    assert engine.status().complete  # type: ignore[union-attr]

@@ -50,6 +50,34 @@ def cli_env(corpus: Path, index_dir: Path, model_dir: Path) -> dict[str, str]:
     }
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie nobody reaped (an orphan's new parent may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
+
+
 def run_cli(args: list[str | bytes], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rag.cli", *args],
@@ -378,7 +406,9 @@ def test_killed_ingest_leaves_old_state_then_resumes(
     added = write_seed_variants(corpus / "dispatches.jsonl", int(WRITE_BATCH * 2.5))
     total = expected_paragraphs(corpus)
     assert total == 79 + added
-    env = cli_env(corpus, index_dir, model_dir)
+    tmpdir = tmp_path / "tmp"  # where the encoder process keeps its files (TMPDIR)
+    tmpdir.mkdir()
+    env = {**cli_env(corpus, index_dir, model_dir), "TMPDIR": str(tmpdir)}
 
     started = time.perf_counter()
     first = CliProcess(["ingest"], env, tmp_path, "first")
@@ -392,10 +422,17 @@ def test_killed_ingest_leaves_old_state_then_resumes(
         q = GOLD_QUESTIONS[asked_during % len(GOLD_QUESTIONS)]
         assert answer_key(reader.ask(q)) == before[q]  # readers see the committed seeds only
         asked_during += 1
+    encoders = [pid for pid in _children(first.proc.pid) if b"rag.encoding_process" in _cmdline(pid)]
+    assert len(encoders) == 1, "three write steps to embed: the encoder runs in a process of its own"
     os.kill(first.proc.pid, signal.SIGKILL)
     code, _, _ = first.finish()
     killed_at = time.perf_counter() - started
     assert code == -signal.SIGKILL
+    # The orphaned encoder stops within two steps of the kill, and takes its files with it.
+    deadline = time.perf_counter() + CLI_TIMEOUT
+    while _alive(encoders[0]) and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    assert not _alive(encoders[0]) and not list(tmpdir.glob("rag-encode-*"))
     written = reader.index.count()
     assert old_rows < written < total, (old_rows, written, total)  # part-way, really
     print(

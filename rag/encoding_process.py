@@ -1,0 +1,157 @@
+"""The ingest's encoder in a process of its own, working ahead of the writes.
+
+Chroma's `add` keeps the GIL for the whole call (its Rust binding does not release it), so an
+encoder in the writing process stalls whenever a write is in flight: it cannot start its next
+batch until the add returns. Measured on 6,144 paragraphs with adds of 1,024 rows running back to
+back beside it: the encoder took 97-101 s with the adds in a thread of its process, 15-16 s with the
+same adds in another process, 8 s alone. Here the encoder runs as `python -m
+rag.encoding_process` (a plain child, so a caller's script is never re-imported): it encodes every
+step's texts in order, at most `ahead` steps before the caller has taken them, and leaves each
+step's vectors in a file; the caller reads them in order with `result(i)`.
+
+Protocol: the child reads "allowed" step counts from stdin (one integer per line) and writes
+"done <i>" or "error <message>" lines to stdout. It exits when every step is done; a caller that
+stops early kills it, and a caller killed outright is noticed at the child's next read or report
+(end of input, broken pipe), when it removes its files and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from rag.embedding import Spans
+from rag.errors import EmbeddingError
+
+Step = tuple[list[str], list[Spans]]  # the texts one write step embeds, and their sentence spans
+
+
+class EncodingProcess:
+    """Encodes `steps` in a child process built from `spec` (an OnnxEncoder's), ahead of the caller."""
+
+    def __init__(self, spec: dict[str, Any], steps: Sequence[Step], ahead: int = 2) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="rag-encode-"))
+        work = self._dir / "steps.pickle"
+        work.write_bytes(pickle.dumps(list(steps), protocol=pickle.HIGHEST_PROTOCOL))
+        self._ahead = ahead
+        self._next = 0
+        self._steps = len(steps)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "rag.encoding_process", json.dumps(spec), str(work), str(self._dir)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        except OSError:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        self._send(ahead)
+
+    def _send(self, allowed: int) -> None:
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):  # the child is gone; result() says why
+            self._proc.stdin.write(f"{allowed}\n".encode())
+            self._proc.stdin.flush()
+
+    def result(self, i: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Step `i`'s paragraph vectors and sentence vectors, as `encode_paragraphs` returns them."""
+        if i != self._next:
+            raise ValueError(f"steps are read in order: expected {self._next}, got {i}")
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().decode().strip()
+        if line != f"done {i}":
+            if line:
+                reason = line.removeprefix("error ")
+            else:  # killed (out of memory?) before it could say why
+                try:
+                    reason = f"it stopped (exit code {self._proc.wait(timeout=5)})"
+                except subprocess.TimeoutExpired:
+                    reason = "it closed its output"
+            raise EmbeddingError(f"the encoder process failed at step {i}: {reason}")
+        path = self._dir / f"{i}.npz"
+        with np.load(path) as z:
+            vecs, counts, sentences = z["vecs"], z["counts"], z["sentences"]
+        path.unlink()
+        self._next += 1
+        self._send(self._next + self._ahead)
+        return vecs, np.split(sentences, np.cumsum(counts)[:-1]) if len(counts) else []
+
+    def close(self) -> None:
+        """Stop the child and remove its files: at once when steps are left (the caller failed or
+        was interrupted, and the rest is wasted work), else when it has finished."""
+        if self._next < self._steps:
+            self._proc.kill()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            with contextlib.suppress(OSError):
+                if pipe:
+                    pipe.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> EncodingProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _CallerGone(Exception):
+    """End of input, or a closed report pipe: the caller was killed without stopping us."""
+
+
+def _serve(spec: dict[str, Any], work: Path, out: Path, control: IO[str], report: IO[str]) -> None:
+    from rag.embedding import OnnxEncoder
+
+    encoder = OnnxEncoder(Path(spec.pop("onnx_path")), **spec)
+    steps: list[Step] = pickle.loads(work.read_bytes())
+    allowed = 0
+    for i, (texts, spans) in enumerate(steps):
+        while i >= allowed:
+            line = control.readline()
+            if not line:
+                raise _CallerGone
+            allowed = int(line)
+        vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
+        sentences = np.concatenate(sentence_vecs) if sentence_vecs else np.zeros((0, encoder.dim), np.float32)
+        counts = np.array([len(s) for s in sentence_vecs], dtype=np.int64)
+        tmp = out / f"{i}.tmp.npz"
+        np.savez(tmp, vecs=vecs, counts=counts, sentences=sentences)
+        tmp.rename(out / f"{i}.npz")
+        try:
+            report.write(f"done {i}\n")
+            report.flush()
+        except BrokenPipeError:
+            raise _CallerGone from None
+
+
+if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group: the caller handles it, and stops this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Reports go to the real stdout; anything else printing there (a library's notice) goes to stderr.
+    reports = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    out = Path(sys.argv[3])
+    try:
+        _serve(json.loads(sys.argv[1]), Path(sys.argv[2]), out, sys.stdin, reports)
+    except _CallerGone:  # nobody else will remove the files
+        shutil.rmtree(out, ignore_errors=True)
+    except Exception as e:  # reported to the caller, which raises it as an EmbeddingError
+        print(f"error {type(e).__name__}: {' '.join(str(e).split())}", file=reports, flush=True)
+        sys.exit(1)
