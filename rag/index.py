@@ -55,7 +55,8 @@ _STALE_TRIES = 10  # filtered vector searches meeting rows a running ingest is w
 # ahead of it (at most three, about 7 s of encoding).
 # 1024 rather than 256: a quarter of Chroma's add calls, each with a fixed cost, and of the
 # tokenizer's and encoder's per-call work (whole corpus, three back-to-back pairs: 225/252/216 s
-# against 243/280/234 s). Costs memory: the ingest process peaks at 1.7 GB instead of 1.3 GB.
+# against 243/280/234 s). Costs memory: a step's token states peak at 1.2 GB in the encoder's process
+# (the ingest process itself at 0.8 GB; 1.7 GB when both were one process).
 WRITE_BATCH = 1024
 
 

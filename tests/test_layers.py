@@ -15,6 +15,7 @@ LAYERS = {
     "sentences": 0,
     "corpus": 1,
     "embedding": 1,
+    "encoding_process": 1,
     "citations": 1,
     "places": 1,
     "questions": 1,
