@@ -96,7 +96,6 @@ def _ingest_rss(r: dict[str, Any]) -> str:
 def render(results: dict[str, dict[str, Any]]) -> str:
     """Markdown tables: ours, the peer's, the ratios, and the targets."""
     names = list(results)
-
     head = "| | " + " | ".join(f"{n} ({results[n]['paragraphs']:,} paragraphs)" for n in names) + " |"
     sep = "|---|" + "---|" * len(names)
 
