@@ -5,19 +5,23 @@ encoder in the writing process stalls whenever a write is in flight: it cannot s
 batch until the add returns. Measured on 6,144 paragraphs with adds of 1,024 rows running back to
 back beside it: the encoder took 97-101 s with the adds in a thread of its process, 15-16 s with the
 same adds in another process, 8 s alone. Here the encoder runs as `python -m
-rag.encoding_process` (a plain child, so a caller's script is never re-imported): it encodes every
-step's texts in order, at most `ahead` steps before the caller has taken them, and leaves each
-step's vectors in a file; the caller reads them in order with `result(i)`.
+rag.encoding_process` (a plain child, so a caller's script is never re-imported). It starts
+before the caller has planned its steps (its start-up overlaps the planning); the caller hands
+each step's texts over with `add()` as it plans them, the child encodes them in order, at most
+`ahead` steps before the caller has taken them, and leaves each step's vectors in a file; the
+caller reads them in order with `result(i)`.
 
-Protocol: the child reads "allowed" step counts from stdin (one integer per line) and writes
-"done <i>" or "error <message>" lines to stdout. It exits when every step is done; a caller that
-stops early kills it, and a caller killed outright is noticed at the child's next read or report
-(end of input, broken pipe), when it removes its files and exits.
+Protocol: steps are files in the child's folder (`<i>.pickle` in, `<i>.npz` out); the child reads
+"allowed" step counts from stdin (one integer per line) and writes "done <i>" or "error <message>"
+lines to stdout. End of input stops it: the caller closes it when it has taken every result, kills
+the child when it stops early, and a caller killed outright is noticed at the child's next read or
+report (end of input, broken pipe). Either way the child removes its files and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pickle
@@ -35,29 +39,41 @@ import numpy as np
 from rag.embedding import Spans
 from rag.errors import EmbeddingError
 
-Step = tuple[list[str], list[Spans]]  # the texts one write step embeds, and their sentence spans
-
 
 class EncodingProcess:
-    """Encodes `steps` in a child process built from `spec` (an OnnxEncoder's), ahead of the caller."""
+    """Encodes the steps given to `add` in a child process built from `spec` (an OnnxEncoder's),
+    ahead of the caller."""
 
-    def __init__(self, spec: dict[str, Any], steps: Sequence[Step], ahead: int = 2) -> None:
+    def __init__(self, spec: dict[str, Any], ahead: int = 2) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="rag-encode-"))
-        work = self._dir / "steps.pickle"
-        work.write_bytes(pickle.dumps(list(steps), protocol=pickle.HIGHEST_PROTOCOL))
         self._ahead = ahead
-        self._next = 0
-        self._steps = len(steps)
+        self._added = 0  # steps handed over with add()
+        self._granted = 0  # steps the child may encode
+        self._next = 0  # the step result() gives next
         try:
+            # Started before the caller has its steps: the child's imports and model load overlap
+            # the caller's planning.
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.encoding_process", json.dumps(spec), str(work), str(self._dir)],
+                [sys.executable, "-m", "rag.encoding_process", json.dumps(spec), str(self._dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
         except OSError:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
-        self._send(ahead)
+
+    def add(self, texts: Sequence[str], spans: Sequence[Spans]) -> None:
+        """Hand over the next step's texts (the child reads them when it may encode them)."""
+        path = self._dir / f"{self._added}.pickle"
+        path.write_bytes(pickle.dumps((texts, spans), protocol=pickle.HIGHEST_PROTOCOL))
+        self._added += 1
+        self._grant()
+
+    def _grant(self) -> None:
+        allowed = min(self._next + self._ahead, self._added)
+        if allowed > self._granted:
+            self._granted = allowed
+            self._send(allowed)
 
     def _send(self, allowed: int) -> None:
         assert self._proc.stdin is not None
@@ -67,8 +83,8 @@ class EncodingProcess:
 
     def result(self, i: int) -> tuple[np.ndarray, list[np.ndarray]]:
         """Step `i`'s paragraph vectors and sentence vectors, as `encode_paragraphs` returns them."""
-        if i != self._next:
-            raise ValueError(f"steps are read in order: expected {self._next}, got {i}")
+        if i != self._next or i >= self._added:
+            raise ValueError(f"results are read in order, of added steps: expected {self._next}, got {i}")
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().decode().strip()
         if line != f"done {i}":
@@ -85,13 +101,13 @@ class EncodingProcess:
             vecs, counts, sentences = z["vecs"], z["counts"], z["sentences"]
         path.unlink()
         self._next += 1
-        self._send(self._next + self._ahead)
+        self._grant()
         return vecs, np.split(sentences, np.cumsum(counts)[:-1]) if len(counts) else []
 
     def close(self) -> None:
-        """Stop the child and remove its files: at once when steps are left (the caller failed or
-        was interrupted, and the rest is wasted work), else when it has finished."""
-        if self._next < self._steps:
+        """Stop the child and remove its files: at once when results are left (the caller failed or
+        was interrupted, and the rest is wasted work); else closing its input ends it."""
+        if self._next < self._added:
             self._proc.kill()
         for pipe in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
@@ -112,21 +128,23 @@ class EncodingProcess:
 
 
 class _CallerGone(Exception):
-    """End of input, or a closed report pipe: the caller was killed without stopping us."""
+    """End of input, or a closed report pipe: the caller is done, or was killed without stopping us."""
 
 
-def _serve(spec: dict[str, Any], work: Path, out: Path, control: IO[str], report: IO[str]) -> None:
+def _serve(spec: dict[str, Any], out: Path, control: IO[str], report: IO[str]) -> None:
     from rag.embedding import OnnxEncoder
 
     encoder = OnnxEncoder(Path(spec.pop("onnx_path")), **spec)
-    steps: list[Step] = pickle.loads(work.read_bytes())
     allowed = 0
-    for i, (texts, spans) in enumerate(steps):
+    for i in itertools.count():
         while i >= allowed:
             line = control.readline()
-            if not line:
+            if not line:  # the caller is done, or gone
                 raise _CallerGone
             allowed = int(line)
+        step = out / f"{i}.pickle"
+        texts, spans = pickle.loads(step.read_bytes())
+        step.unlink()
         vecs, sentence_vecs = encoder.encode_paragraphs(texts, spans)
         sentences = np.concatenate(sentence_vecs) if sentence_vecs else np.zeros((0, encoder.dim), np.float32)
         counts = np.array([len(s) for s in sentence_vecs], dtype=np.int64)
@@ -147,10 +165,10 @@ if __name__ == "__main__":
     reports = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    out = Path(sys.argv[3])
+    out = Path(sys.argv[2])
     try:
-        _serve(json.loads(sys.argv[1]), Path(sys.argv[2]), out, sys.stdin, reports)
-    except _CallerGone:  # nobody else will remove the files
+        _serve(json.loads(sys.argv[1]), out, sys.stdin, reports)
+    except _CallerGone:  # a killed caller will not remove the files
         shutil.rmtree(out, ignore_errors=True)
     except Exception as e:  # reported to the caller, which raises it as an EmbeddingError
         print(f"error {type(e).__name__}: {' '.join(str(e).split())}", file=reports, flush=True)

@@ -152,11 +152,10 @@ class _Step:
 
 def _plan_steps(
     todo: list[str], wanted: dict[str, tuple[Article, Paragraph]], known: set[str]
-) -> list[_Step]:
+) -> Iterator[_Step]:
     """Cut `todo` into write steps, each embedding only the texts no earlier step and no stored
     row has (`known`: their hashes); known ahead, so the encoder can run ahead of the writes."""
     seen = set(known)
-    steps = []
     for b in range(0, len(todo), WRITE_BATCH):
         batch = todo[b : b + WRITE_BATCH]
         new: dict[str, str] = {}
@@ -165,22 +164,36 @@ def _plan_steps(
             if h not in seen and h not in new:
                 new[h] = wanted[rid][1].text
         seen.update(_split_row_id(rid)[1] for rid in batch)
-        steps.append(_Step(batch, new, [split_sentences(t) for t in new.values()]))
-    return steps
+        yield _Step(batch, new, [split_sentences(t) for t in new.values()])
+
+
+Encoded = tuple[np.ndarray, list[np.ndarray]]  # a step's paragraph vectors and sentence vectors
 
 
 @contextmanager
-def _encode_ahead(encoder: Encoder, steps: list[_Step]) -> Iterator[Callable[[int], Any]]:
-    """`encoded(i)`: step i's vectors. A local ONNX encoder with three or more steps to embed runs
-    in a process of its own, ahead of the writes (see rag.encoding_process); otherwise in line."""
-    work = [(list(s.new.values()), s.spans) for s in steps]
+def _encode_ahead(
+    encoder: Encoder, planned: Iterator[_Step], texts: int
+) -> Iterator[tuple[list[_Step], Callable[[int], Encoded]]]:
+    """The steps `planned`, and `encoded(i)`: step i's vectors. A local ONNX encoder with more than
+    two steps' worth of `texts` to embed runs in a process of its own, ahead of the writes (see
+    rag.encoding_process), started first and given each step as it is planned; otherwise in line."""
     spec = movable_spec(encoder)
-    if spec is None or sum(1 for texts, _ in work if texts) < 3:
-        empty = (np.zeros((0, encoder.dim), dtype=np.float32), [])
-        yield lambda i: encoder.encode_paragraphs(*work[i]) if work[i][0] else empty
+    if spec is None or texts <= 2 * WRITE_BATCH:
+        steps = list(planned)
+        empty: Encoded = (np.zeros((0, encoder.dim), dtype=np.float32), [])
+
+        def in_line(i: int) -> Encoded:
+            new = steps[i].new
+            return encoder.encode_paragraphs(list(new.values()), steps[i].spans) if new else empty
+
+        yield steps, in_line
         return
-    with EncodingProcess(spec, work) as process:
-        yield process.result
+    with EncodingProcess(spec) as process:
+        steps = []
+        for step in planned:
+            process.add(list(step.new.values()), step.spans)
+            steps.append(step)
+        yield steps, process.result
 
 
 class ParagraphIndex:
@@ -430,8 +443,11 @@ class ParagraphIndex:
             old_text = dict(_split_row_id(r) for r in existing)
             known_text = {_split_row_id(r)[1]: r for r in existing}
             todo = [rid for rid in wanted if rid not in existing]
+            fresh: set[str] = set()  # hashes of the texts no stored row has: what is embedded
             for rid in wanted:
                 pid, text_hash = _split_row_id(rid)
+                if text_hash not in known_text:
+                    fresh.add(text_hash)
                 if pid not in old_text:
                     report.added += 1
                 elif old_text[pid] != text_hash:
@@ -442,12 +458,14 @@ class ParagraphIndex:
             todo.sort(key=lambda r: -len(wanted[r][1].text))
             if progress:
                 progress(0, len(todo))
-            steps = _plan_steps(todo, wanted, set(known_text))
             # The rows of one step are written (Chroma's HNSW inserts, mostly) while the next is
             # encoded, in a process of its own when there is much to embed; one write in flight.
-            terms: dict[str, list[str]] = {}  # BM25 terms of the written rows, by row id
+            # The BM25 snapshot is built meanwhile (mostly while the first, longest step is
+            # encoded and nothing is written yet) and put in place once every row is.
+            planned = _plan_steps(todo, wanted, set(known_text))
             with (
-                _encode_ahead(encoder, steps) as encoded,
+                self._bm25_ahead(wanted) as snapshot,
+                _encode_ahead(encoder, planned, len(fresh)) as (steps, encoded),
                 ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer,
             ):
                 pending: Future[None] | None = None
@@ -462,11 +480,11 @@ class ParagraphIndex:
                     settle()
                     if progress and i:
                         progress(i * WRITE_BATCH, len(todo))  # what is written, not what is encoded
-                    pending = writer.submit(self._store_rows, store, step.batch, rows, terms)
+                    pending = writer.submit(self._store_rows, store, step.batch, rows)
                 settle()
                 if progress and todo:
                     progress(len(todo), len(todo))
-            self._build_bm25(wanted, terms)
+                KeywordSnapshot.install(snapshot.result(), self._bm25_dir)
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
                 self._call(store.delete, ids=stale[b : b + 5000])
@@ -492,7 +510,7 @@ class ParagraphIndex:
         step: _Step,
         wanted: dict[str, tuple[Article, Paragraph]],
         known_text: dict[str, str],
-        encoded: tuple[np.ndarray, list[np.ndarray]],
+        encoded: Encoded,
         settle: Callable[[], None],
     ) -> _Rows:
         """The rows of `step`: its new texts' vectors are `encoded`; texts embedded before are read
@@ -532,22 +550,29 @@ class ParagraphIndex:
             known_text.setdefault(h, rid)
         return rows
 
-    def _store_rows(self, store: Any, batch: list[str], rows: _Rows, terms: dict[str, list[str]]) -> None:
+    def _store_rows(self, store: Any, batch: list[str], rows: _Rows) -> None:
         self.rows.put(rows.side)  # first: a row Chroma has is always readable
         # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
         self._call(store.add, ids=batch, embeddings=rows.embeddings, metadatas=rows.metadatas)
-        # While the encoder works on the next batch: these rows' BM25 terms, for the snapshot.
-        for rid, side in zip(batch, rows.side, strict=True):
-            terms[rid] = content_terms(side[2])
 
-    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]], known: dict[str, list[str]]) -> None:
-        """Write the BM25 snapshot of `wanted`; `known` holds the terms of rows already split."""
+    @contextmanager
+    def _bm25_ahead(self, wanted: dict[str, tuple[Article, Paragraph]]) -> Iterator[Future[Path]]:
+        """The BM25 snapshot of `wanted`, built in a thread of its own while the caller works; a
+        build the caller did not put in place (it failed) is removed."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
+        try:
+            yield pool.submit(self._build_bm25, wanted)
+        finally:
+            pool.shutdown(wait=True)
+            KeywordSnapshot.discard_builds(self._bm25_dir)
+
+    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> Path:
+        """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors)."""
         ids = list(wanted)
-        terms = [known[r] if r in known else content_terms(wanted[r][1].text) for r in ids]
-        KeywordSnapshot.write(
+        return KeywordSnapshot.build(
             self._bm25_dir,
             ids,
-            [t or ["\u2205"] for t in terms],
+            [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
             [wanted[r][1].article_id for r in ids],
             [wanted[r][0].publish_date for r in ids],
         )

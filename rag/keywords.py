@@ -61,20 +61,21 @@ class KeywordSnapshot:
         self._bm25 = bm25
 
     @staticmethod
-    def write(
+    def build(
         directory: Path,
         ids: Sequence[str],
         tokens: Sequence[list[str]],
         article_ids: Sequence[str],
         dates: Sequence[str],
-    ) -> None:
-        """Build the snapshot of these documents beside `directory`, then rename it into place."""
+    ) -> Path:
+        """Build the snapshot of these documents beside `directory`; `install` puts it in place.
+        The caller is the index's one writer: any other build found there was left by a crash."""
         import bm25s
 
+        KeywordSnapshot.discard_builds(directory)
+        tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
         retriever = bm25s.BM25()
         retriever.index(list(tokens), show_progress=False)
-        tmp = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         retriever.save(str(tmp))
         articles = sorted(set(article_ids))
         at = {a: i for i, a in enumerate(articles)}
@@ -84,12 +85,23 @@ class KeywordSnapshot:
             article=np.array([at[a] for a in article_ids], dtype=np.int32),
             date=np.array([date_int(d) for d in dates], dtype=np.int32),
         )
+        return tmp
+
+    @staticmethod
+    def install(built: Path, directory: Path) -> None:
+        """Swap a snapshot from `build` in for the one at `directory` (renames)."""
         old = directory.with_name(f".{directory.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if directory.exists():
             os.replace(directory, old)
-        os.replace(tmp, directory)
+        os.replace(built, directory)
         shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def discard_builds(directory: Path) -> None:
+        """Remove builds of `directory`'s snapshot that were never put in place."""
+        for tmp in directory.parent.glob(f".{directory.name}.*.tmp"):
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""

@@ -434,6 +434,7 @@ def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repair
     assert "\n" not in message and "encoder process failed at step 0" in message and "broken.onnx" in message
     assert not engine.index.status().complete  # type: ignore[union-attr]
     assert not list((tmp_path / "tmp").iterdir())  # its files are gone with it
+    assert not list((tmp_path / "index").glob(".bm25-*"))  # and the BM25 build of the failed ingest
     monkeypatch.setattr(index_module, "movable_spec", real_spec)
     report = engine.ingest(progress=False)
     assert report.paragraphs == engine.index.count() == engine.index.bm25_count() == 79

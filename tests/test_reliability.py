@@ -442,6 +442,8 @@ def test_killed_ingest_leaves_old_state_then_resumes(
 
     status = reader.index.status()
     assert status is not None and not status.complete and not status.writer_active
+    # Its BM25 snapshot, built beside the encoder, was never put in place: the next ingest removes it.
+    assert list(index_dir.glob(".bm25-*.tmp"))
     # A reader that was open keeps the old, consistent state: the uncommitted rows stay invisible,
     # also to a filter that matches only them (the seeds carry no dates; the dispatches do).
     assert reader.retrieve(GOLD_QUESTIONS[0], date_from="2024-01-01") == []
@@ -468,6 +470,7 @@ def test_killed_ingest_leaves_old_state_then_resumes(
     assert numbers["unchanged"] == written  # rows written before the kill are kept ...
     assert numbers["embedded"] == total - written  # ... and only the rest is embedded
     assert numbers["added"] == total - written and numbers["removed"] == 0
+    assert not list(index_dir.glob(".bm25-*"))
 
     after = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir)
     assert after.index.count() == after.index.bm25_count() == total
