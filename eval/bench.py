@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -271,8 +272,8 @@ def worker_query(p: dict[str, Any]) -> None:
     engine.ask(questions[0])  # loads the model, the BM25 snapshot and the HNSW index
     passes = []
     for _ in range(p["passes"]):
-        retrieve_ms = [_timed(lambda q=q: engine.retrieve(q)) for q in questions]
-        ask_ms = [_timed(lambda q=q: engine.ask(q)) for q in questions]
+        retrieve_ms = [_timed(partial(engine.retrieve, q)) for q in questions]
+        ask_ms = [_timed(partial(engine.ask, q)) for q in questions]
         passes.append({"retrieve": retrieve_ms, "ask": ask_ms})
     _emit({"passes": passes})
 
@@ -305,7 +306,7 @@ def worker_peer_query(p: dict[str, Any]) -> None:
     peer.retrieve(retriever, questions[0])
     passes = []
     for _ in range(p["passes"]):
-        passes.append({"retrieve": [_timed(lambda q=q: peer.retrieve(retriever, q)) for q in questions]})
+        passes.append({"retrieve": [_timed(partial(peer.retrieve, retriever, q)) for q in questions]})
     _emit({"passes": passes})
 
 

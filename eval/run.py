@@ -94,11 +94,8 @@ def aggregate(
     """Totals over a set of items: means of per-item metrics plus abstention rates."""
 
     def avg(key: str, pick: Callable[[GoldItem], bool] = lambda i: True) -> float | None:
-        return m.mean(
-            s[key]
-            for i, s in zip(items, scores, strict=True)
-            if pick(i) and s.get(key) is not None  # type: ignore[misc]
-        )
+        picked = [v for i, s in zip(items, scores, strict=True) if pick(i) and (v := s.get(key)) is not None]
+        return m.mean(picked)
 
     answerable = [i.answerable for i in items]
     total: dict[str, float | None] = {"items": float(len(items))}

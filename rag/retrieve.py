@@ -198,9 +198,8 @@ class HybridRetriever:
         vector = self.encoder.encode_queries([f"{context} {spelled}".strip() if context else spelled])[0]
         if context:
             terms += self.query_terms(context)[0]
-        filters = {"article_ids": article_ids, "date_from": date_from, "date_to": date_to}
-        dense = self.index.dense_search(vector, self.candidates, **filters)
-        sparse = self.index.bm25_search(terms, self.candidates, **filters)
+        dense = self.index.dense_search(vector, self.candidates, article_ids, date_from, date_to)
+        sparse = self.index.bm25_search(terms, self.candidates, article_ids, date_from, date_to)
         fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]], self.rrf_k)
         pool: list[str] = []
         seen: set[str] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 # Curly quotes, dashes and odd spaces, and their ASCII.
 _FOLD = {
@@ -86,7 +87,7 @@ def words(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     import Stemmer  # PyStemmer: C snowball, fast and tiny
 
     return Stemmer.Stemmer("english")
