@@ -43,8 +43,11 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
+# Lint and types first (they take seconds), then the suite and the gated eval.
 test: install-test chromium
 	$(BIN)/ruff check rag ui eval tests
+	$(BIN)/ruff format --check rag ui eval tests
+	$(BIN)/mypy rag
 	$(BIN)/pytest
 	$(BIN)/rag eval --corpus seeds --index .rag-eval
 
