@@ -43,7 +43,7 @@ ingest: install
 serve: install
 	$(BIN)/rag serve
 
-# Lint and types first (they take seconds), then the suite and the gated eval.
+# Lint and types first (under a minute; mypy is most of it), then the suite and the gated eval.
 test: install-test chromium
 	$(BIN)/ruff check rag ui eval tests
 	$(BIN)/ruff format --check rag ui eval tests
