@@ -174,8 +174,8 @@ def worker_encode(p: dict[str, Any]) -> None:
     """The encoder alone on the paragraphs ingest would embed, in the same chunks and batch size."""
     import rag
     from rag.corpus import load_articles, split_paragraphs
-    from rag.index import WRITE_BATCH
     from rag.sentences import split_sentences
+    from rag.writing import WRITE_BATCH
 
     engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
     loaded = load_articles(engine.settings.corpus_paths)

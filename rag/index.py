@@ -4,16 +4,19 @@ words; the only chromadb user.
 Chroma holds each row's vector and the fields filters need (article, date): no text, so it builds
 no full-text index, and its writes stay small. A row's text, display fields, sentence spans and
 sentence vectors live in `rows-<fingerprint>.sqlite` beside it (also with a Chroma server), written
-before the Chroma row, so a row Chroma has is always readable. Rows are keyed `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice
-and a changed one is a new row. The BM25 snapshot (its id list) is the committed set: readers only
+before the Chroma row, so a row Chroma has is always readable. Rows are keyed
+`<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice and a changed
+one is a new row. The BM25 snapshot (its id list) is the committed set: readers only
 see rows in it, so a running or crashed ingest never shows a half-written corpus.
+
+`ParagraphIndex.sync` decides what an ingest writes (new rows, reused vectors, stale rows); the
+pipeline that writes them (steps encoded ahead, the writer thread, the BM25 build) is rag.writing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -21,7 +24,6 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.embedding import Encoder, movable_spec
-from rag.encoding_process import EncodingProcess
+from rag import writing
+from rag.embedding import Encoder
 from rag.errors import (
     IndexBusyError,
     IndexIncompleteError,
@@ -41,8 +43,8 @@ from rag.errors import (
 from rag.keywords import KeywordSnapshot, date_int
 from rag.rowstore import RowStore
 from rag.schema import Article, Paragraph
-from rag.sentences import split_sentences
 from rag.terms import content_terms
+from rag.writing import Wanted, row_id, split_row_id
 
 RECORD_CACHE = 20_000  # fetched paragraphs kept in memory (about 10 KB each)
 _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before giving up
@@ -51,22 +53,6 @@ _SNAPSHOT_TRIES = 5  # reads of a BM25 snapshot a writer is swapping in, before 
 # top 40 as the defaults (0.958 vs 0.954 over 200 queries). An existing collection keeps its own.
 HNSW = {"space": "cosine", "ef_construction": 50, "ef_search": 200}
 _STALE_TRIES = 10  # filtered vector searches meeting rows a running ingest is writing
-# Paragraphs embedded and written per step. A crash loses the step being written and those encoded
-# ahead of it (at most three, about 7 s of encoding).
-# 1024 rather than 256: a quarter of Chroma's add calls, each with a fixed cost, and of the
-# tokenizer's and encoder's per-call work (whole corpus, three back-to-back pairs: 225/252/216 s
-# against 243/280/234 s). Costs memory: a step's token states peak at 1.2 GB in the encoder's process
-# (the ingest process itself at 0.8 GB; 1.7 GB when both were one process).
-WRITE_BATCH = 1024
-
-
-@dataclass
-class _Rows:
-    """One batch as it is written: side rows, then Chroma's vectors and filter fields."""
-
-    side: list[tuple[str, str, str, bytes, bytes]] = field(default_factory=list)
-    embeddings: list[np.ndarray] = field(default_factory=list)
-    metadatas: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -119,81 +105,6 @@ class IndexStatus:
     complete: bool
     updated_at: str
     writer_active: bool
-
-
-def row_id(article: Article, paragraph: Paragraph) -> str:
-    """`<paragraph_id>:<text hash>-<metadata hash>`: what is stored for a paragraph, as a key.
-
-    The text hash decides whether a paragraph must be embedded; a row whose metadata alone
-    changed (offsets, title, url) is rewritten with its old vectors, never re-embedded.
-    """
-    text = hashlib.sha1(paragraph.text.encode()).hexdigest()[:16]
-    meta = hashlib.sha1()
-    for part in (article.title, article.url, article.publish_date, article.source):
-        meta.update(part.encode() + b"\x00")
-    meta.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
-    return f"{paragraph.paragraph_id}:{text}-{meta.hexdigest()[:8]}"
-
-
-def _split_row_id(rid: str) -> tuple[str, str]:
-    """(paragraph_id, text hash) of a row id."""
-    pid, rest = rid.rsplit(":", 1)
-    return pid, rest.split("-", 1)[0]
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One write step: its row ids, and the texts it embeds (hash -> text) with their sentence spans."""
-
-    batch: list[str]
-    new: dict[str, str]
-    spans: list[list[tuple[int, int]]]
-
-
-def _plan_steps(
-    todo: list[str], wanted: dict[str, tuple[Article, Paragraph]], known: set[str]
-) -> Iterator[_Step]:
-    """Cut `todo` into write steps, each embedding only the texts no earlier step and no stored
-    row has (`known`: their hashes); known ahead, so the encoder can run ahead of the writes."""
-    seen = set(known)
-    for b in range(0, len(todo), WRITE_BATCH):
-        batch = todo[b : b + WRITE_BATCH]
-        new: dict[str, str] = {}
-        for rid in batch:
-            h = _split_row_id(rid)[1]
-            if h not in seen and h not in new:
-                new[h] = wanted[rid][1].text
-        seen.update(_split_row_id(rid)[1] for rid in batch)
-        yield _Step(batch, new, [split_sentences(t) for t in new.values()])
-
-
-Encoded = tuple[np.ndarray, list[np.ndarray]]  # a step's paragraph vectors and sentence vectors
-
-
-@contextmanager
-def _encode_ahead(
-    encoder: Encoder, planned: Iterator[_Step], texts: int
-) -> Iterator[tuple[list[_Step], Callable[[int], Encoded]]]:
-    """The steps `planned`, and `encoded(i)`: step i's vectors. A local ONNX encoder with more than
-    two steps' worth of `texts` to embed runs in a process of its own, ahead of the writes (see
-    rag.encoding_process), started first and given each step as it is planned; otherwise in line."""
-    spec = movable_spec(encoder)
-    if spec is None or texts <= 2 * WRITE_BATCH:
-        steps = list(planned)
-        empty: Encoded = (np.zeros((0, encoder.dim), dtype=np.float32), [])
-
-        def in_line(i: int) -> Encoded:
-            new = steps[i].new
-            return encoder.encode_paragraphs(list(new.values()), steps[i].spans) if new else empty
-
-        yield steps, in_line
-        return
-    with EncodingProcess(spec) as process:
-        steps = []
-        for step in planned:
-            process.add(list(step.new.values()), step.spans)
-            steps.append(step)
-        yield steps, process.result
 
 
 class ParagraphIndex:
@@ -435,17 +346,17 @@ class ParagraphIndex:
             existing = in_chroma & side
             previous = self._read_state() or {}
             self._write_state(**{**previous, "complete": False, "started_at": _now()})
-            wanted: dict[str, tuple[Article, Paragraph]] = {}
+            wanted: Wanted = {}
             for article, paragraphs in corpus:
                 for p in paragraphs:
                     wanted[row_id(article, p)] = (article, p)
             report.paragraphs = len(wanted)
-            old_text = dict(_split_row_id(r) for r in existing)
-            known_text = {_split_row_id(r)[1]: r for r in existing}
+            old_text = dict(split_row_id(r) for r in existing)
+            known_text = {split_row_id(r)[1]: r for r in existing}
             todo = [rid for rid in wanted if rid not in existing]
             fresh: set[str] = set()  # hashes of the texts no stored row has: what is embedded
             for rid in wanted:
-                pid, text_hash = _split_row_id(rid)
+                pid, text_hash = split_row_id(rid)
                 if text_hash not in known_text:
                     fresh.add(text_hash)
                 if pid not in old_text:
@@ -454,44 +365,28 @@ class ParagraphIndex:
                     report.updated += 1
                 else:
                     report.unchanged += 1
-            # Longest first, so batches hold similar lengths and the rate only improves.
+            # Longest first, so steps hold similar lengths and the rate only improves.
             todo.sort(key=lambda r: -len(wanted[r][1].text))
             if progress:
                 progress(0, len(todo))
-            # The rows of one step are written (Chroma's HNSW inserts, mostly) while the next is
-            # encoded, in a process of its own when there is much to embed; one write in flight.
-            # The BM25 snapshot is built meanwhile (mostly while the first, longest step is
-            # encoded and nothing is written yet) and put in place once every row is.
-            planned = _plan_steps(todo, wanted, set(known_text))
-            with (
-                self._bm25_ahead(wanted) as snapshot,
-                _encode_ahead(encoder, planned, len(fresh)) as (steps, encoded),
-                ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer,
-            ):
-                pending: Future[None] | None = None
-
-                def settle() -> None:
-                    if pending is not None:
-                        pending.result()  # a failed write surfaces here, in order
-
-                for i, step in enumerate(steps):
-                    rows = self._embed_batch(step, wanted, known_text, encoded(i), settle)
-                    report.embedded += len(step.new)
-                    settle()
-                    if progress and i:
-                        progress(i * WRITE_BATCH, len(todo))  # what is written, not what is encoded
-                    pending = writer.submit(self._store_rows, store, step.batch, rows)
-                settle()
-                if progress and todo:
-                    progress(len(todo), len(todo))
-                KeywordSnapshot.install(snapshot.result(), self._bm25_dir)
+            report.embedded = writing.write(
+                todo,
+                wanted,
+                known_text,
+                len(fresh),
+                encoder,
+                self.rows,
+                lambda batch, rows: self._store_rows(store, batch, rows),
+                self._bm25_dir,
+                progress,
+            )
             stale = [rid for rid in existing if rid not in wanted]
             for b in range(0, len(stale), 5000):
                 self._call(store.delete, ids=stale[b : b + 5000])
             # Side rows of dropped paragraphs, and any written just before a crash and no longer wanted.
             self.rows.delete([rid for rid in side if rid not in wanted])
             live = {p.paragraph_id for _, p in wanted.values()}
-            report.removed = len({_split_row_id(r)[0] for r in stale} - live)
+            report.removed = len({split_row_id(r)[0] for r in stale} - live)
             self._write_state(
                 fingerprint=self.fingerprint,
                 complete=True,
@@ -505,77 +400,10 @@ class ParagraphIndex:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _embed_batch(
-        self,
-        step: _Step,
-        wanted: dict[str, tuple[Article, Paragraph]],
-        known_text: dict[str, str],
-        encoded: Encoded,
-        settle: Callable[[], None],
-    ) -> _Rows:
-        """The rows of `step`: its new texts' vectors are `encoded`; texts embedded before are read
-        back. `settle` waits for the write in flight, before reading rows that write may hold."""
-        batch = step.batch
-        # text hash -> (paragraph vector, sentence spans, float16 sentence vectors)
-        vectors: dict[str, tuple[np.ndarray, list[Any], bytes]] = {}
-        for h, v, sp, sv in zip(step.new, encoded[0], step.spans, encoded[1], strict=True):
-            vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
-        hashes = [_split_row_id(r)[1] for r in batch]
-        reuse = {known_text[h] for h in hashes if h in known_text and h not in vectors}
-        if reuse:
-            settle()
-            for rid, (meta, _, vec, svec) in self.rows.get(sorted(reuse)).items():
-                vector = np.frombuffer(vec, dtype=np.float32)
-                vectors[_split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
-        rows = _Rows()
-        for rid in batch:
-            article, p = wanted[rid]
-            vector, spans, packed = vectors[_split_row_id(rid)[1]]
-            row_meta = {
-                "paragraph_id": p.paragraph_id,
-                "article_id": p.article_id,
-                "n": p.n,
-                "title": article.title,
-                "source": article.source,
-                "url": article.url,
-                "publish_date": article.publish_date,
-                "char_start": p.char_start,
-                "char_end": p.char_end,
-                "spans": [list(x) for x in spans],
-            }
-            rows.side.append((rid, json.dumps(row_meta), p.text, vector.tobytes(), packed))
-            rows.embeddings.append(vector)
-            rows.metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
-        for rid, h in zip(batch, hashes, strict=True):  # later batches reuse what this one embedded
-            known_text.setdefault(h, rid)
-        return rows
-
-    def _store_rows(self, store: Any, batch: list[str], rows: _Rows) -> None:
+    def _store_rows(self, store: Any, batch: list[str], rows: writing.Rows) -> None:
         self.rows.put(rows.side)  # first: a row Chroma has is always readable
         # `add`, not `upsert`: sync() only writes ids the store lacks, and add skips the lookup.
         self._call(store.add, ids=batch, embeddings=rows.embeddings, metadatas=rows.metadatas)
-
-    @contextmanager
-    def _bm25_ahead(self, wanted: dict[str, tuple[Article, Paragraph]]) -> Iterator[Future[Path]]:
-        """The BM25 snapshot of `wanted`, built in a thread of its own while the caller works; a
-        build the caller did not put in place (it failed) is removed."""
-        pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
-        try:
-            yield pool.submit(self._build_bm25, wanted)
-        finally:
-            pool.shutdown(wait=True)
-            KeywordSnapshot.discard_builds(self._bm25_dir)
-
-    def _build_bm25(self, wanted: dict[str, tuple[Article, Paragraph]]) -> Path:
-        """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors)."""
-        ids = list(wanted)
-        return KeywordSnapshot.build(
-            self._bm25_dir,
-            ids,
-            [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
-            [wanted[r][1].article_id for r in ids],
-            [wanted[r][0].publish_date for r in ids],
-        )
 
     # -- reading ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rag
+from rag import writing
 from rag.embedding import OnnxEncoder, ensure_onnx_model
 from rag.errors import IndexBusyError, IndexIncompleteError, IndexMissingError
 
@@ -62,9 +63,7 @@ def test_text_repeated_across_write_batches_is_embedded_once(
     wire = (corpus / "001_15444799d16b97f2.txt").read_text(encoding="utf-8")
     for name in ("wire-a", "wire-b"):
         (corpus / f"{name}.txt").write_text(wire.replace("\n", "\n\n", 1) + "\nFiled by " + name + ".\n")
-    import rag.index as index_module
-
-    monkeypatch.setattr(index_module, "WRITE_BATCH", 7)
+    monkeypatch.setattr("rag.writing.WRITE_BATCH", 7)
     report = engine.ingest(progress=False)
     texts = engine.encoder.embedded  # type: ignore[attr-defined]
     assert len(texts) == len(set(texts)) == report.embedded < report.paragraphs
@@ -124,7 +123,9 @@ def test_missing_index_is_a_clear_error(tmp_path: Path, model_dir: Path) -> None
         e.ask("Who co-owns the Faena hotel?")
 
 
-def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> None:
+def test_interrupted_ingest_is_reported_then_repaired(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine.ingest(progress=False)
     calls = {"n": 0}
 
@@ -143,17 +144,12 @@ def test_interrupted_ingest_is_reported_then_repaired(engine: rag.Engine) -> Non
     )
     # The crash comes while the second batch is encoded and the first is being written: that
     # write completes before the error leaves ingest.
-    real = other.index._embed_batch
-    other.index._embed_batch = crash_after_first_batch  # type: ignore[method-assign]
-    import rag.index as index_module
-
-    old_batch = index_module.WRITE_BATCH
-    index_module.WRITE_BATCH = 20
-    try:
+    real = writing.build_rows
+    with monkeypatch.context() as patch:
+        patch.setattr(writing, "build_rows", crash_after_first_batch)
+        patch.setattr(writing, "WRITE_BATCH", 20)
         with pytest.raises(KeyboardInterrupt):
             other.ingest(progress=False)
-    finally:
-        index_module.WRITE_BATCH = old_batch
     fresh = rag.open(
         corpus=engine.settings.corpus,
         index_dir=engine.settings.index_dir,
@@ -176,14 +172,14 @@ def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
     # Batches are written on a writer thread while the next is encoded: a failed write must stop
     # the ingest with its own error, keep what was written before it, and leave the index
     # incomplete until the next ingest.
-    monkeypatch.setattr("rag.index.WRITE_BATCH", 20)
+    monkeypatch.setattr(writing, "WRITE_BATCH", 20)
     other = rag.open(
         corpus=engine.settings.corpus,
         index_dir=engine.settings.index_dir,
         model_dir=engine.settings.model_dir,
         min_paragraph_words=2,
     )
-    real_write, real_embed = other.index._store_rows, other.index._embed_batch
+    real_write, real_embed = other.index._store_rows, writing.build_rows
     calls = {"writes": 0, "batches": 0}
 
     def count_batches(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -196,7 +192,7 @@ def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
             raise RuntimeError("disk full")
         return real_write(*args, **kwargs)
 
-    other.index._embed_batch = count_batches  # type: ignore[method-assign]
+    monkeypatch.setattr(writing, "build_rows", count_batches)
     other.index._store_rows = fail_second_write  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="disk full"):
         other.ingest(progress=False)
@@ -379,17 +375,15 @@ def test_the_encoder_process_gives_the_vectors_of_the_encoder_in_line(
 ) -> None:
     # Five write steps: a plain ONNX encoder moves to a process of its own (Chroma's add holds the
     # GIL, which would stall it in line); the recording encoder cannot move and stays in line.
-    import rag.index as index_module
-
-    monkeypatch.setattr(index_module, "WRITE_BATCH", 16)
+    monkeypatch.setattr(writing, "WRITE_BATCH", 16)
     started: list[int] = []
 
-    class Counted(index_module.EncodingProcess):  # type: ignore[name-defined,misc]
+    class Counted(writing.EncodingProcess):  # type: ignore[misc]
         def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             super().__init__(*args, **kwargs)
             started.append(self._proc.pid)
 
-    monkeypatch.setattr(index_module, "EncodingProcess", Counted)
+    monkeypatch.setattr(writing, "EncodingProcess", Counted)
     moved = rag.open(corpus=corpus, index_dir=tmp_path / "moved", model_dir=model_dir)
     moved._encoder = OnnxEncoder(ensure_onnx_model(model_dir), "local:all-MiniLM-L6-v2:fp32")
     report = moved.ingest(progress=False)
@@ -415,18 +409,15 @@ def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repair
 ) -> None:
     import tempfile
 
-    import rag.index as index_module
     from rag.errors import EmbeddingError
 
-    monkeypatch.setattr(index_module, "WRITE_BATCH", 16)
+    monkeypatch.setattr(writing, "WRITE_BATCH", 16)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
-    real_spec = index_module.movable_spec
-    monkeypatch.setattr(
-        index_module, "movable_spec", lambda enc: {**real_spec(enc), "onnx_path": str(broken)}
-    )
+    real_spec = writing.movable_spec
+    monkeypatch.setattr(writing, "movable_spec", lambda enc: {**real_spec(enc), "onnx_path": str(broken)})
     engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
     with pytest.raises(EmbeddingError) as err:
         engine.ingest(progress=False)
@@ -435,7 +426,7 @@ def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repair
     assert not engine.index.status().complete  # type: ignore[union-attr]
     assert not list((tmp_path / "tmp").iterdir())  # its files are gone with it
     assert not list((tmp_path / "index").glob(".bm25-*"))  # and the BM25 build of the failed ingest
-    monkeypatch.setattr(index_module, "movable_spec", real_spec)
+    monkeypatch.setattr(writing, "movable_spec", real_spec)
     report = engine.ingest(progress=False)
     assert report.paragraphs == engine.index.count() == engine.index.bm25_count() == 79
     assert engine.status().complete  # type: ignore[union-attr]

@@ -21,6 +21,7 @@ LAYERS = {
     "questions": 1,
     "keywords": 1,
     "index": 2,
+    "writing": 2,
     "rowstore": 2,
     "retrieve": 2,
     "extractive": 3,

@@ -23,8 +23,8 @@ import rag
 from eval.run import load_gold
 from rag.corpus import load_articles, split_paragraphs
 from rag.errors import IndexIncompleteError, QuestionError
-from rag.index import WRITE_BATCH
 from rag.sentences import split_sentences
+from rag.writing import WRITE_BATCH
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

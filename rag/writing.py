@@ -1,0 +1,247 @@
+"""How an ingest writes its rows: in steps, encoded ahead of the writes, with the BM25 snapshot
+built beside them. rag.index decides what to write and owns the stores; this module only runs
+the pipeline it is handed, and never touches Chroma itself (`store_rows` does).
+
+A step's rows are written (side rows, then Chroma, whose HNSW inserts are most of the cost) on a
+writer thread while the next step is encoded, in a process of its own when there is much to
+embed (rag.encoding_process); one write is in flight at a time, so a failed write surfaces at the
+next step, in order. The BM25 snapshot needs the texts only: it is built on a thread of its own
+during the encoding and put in place once every row is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.embedding import Encoder, movable_spec
+from rag.encoding_process import EncodingProcess
+from rag.keywords import KeywordSnapshot, date_int
+from rag.rowstore import RowStore
+from rag.schema import Article, Paragraph
+from rag.sentences import split_sentences
+from rag.terms import content_terms
+
+# Paragraphs embedded and written per step. A crash loses the step being written and those encoded
+# ahead of it (at most three, about 7 s of encoding).
+# 1024 rather than 256: a quarter of Chroma's add calls, each with a fixed cost, and of the
+# tokenizer's and encoder's per-call work (whole corpus, three back-to-back pairs: 225/252/216 s
+# against 243/280/234 s). Costs memory: the encoder's process peaks at about 0.7 GB on a step of the
+# longest paragraphs (1.2 GB before it pooled each model call's token states at once), the ingest
+# process itself at 0.8 GB.
+WRITE_BATCH = 1024
+
+Wanted = dict[str, tuple[Article, Paragraph]]  # row id -> what the row holds
+Encoded = tuple[np.ndarray, list[np.ndarray]]  # a step's paragraph vectors and sentence vectors
+
+
+def row_id(article: Article, paragraph: Paragraph) -> str:
+    """`<paragraph_id>:<text hash>-<metadata hash>`: what is stored for a paragraph, as a key.
+
+    The text hash decides whether a paragraph must be embedded; a row whose metadata alone
+    changed (offsets, title, url) is rewritten with its old vectors, never re-embedded.
+    """
+    text = hashlib.sha1(paragraph.text.encode()).hexdigest()[:16]
+    meta = hashlib.sha1()
+    for part in (article.title, article.url, article.publish_date, article.source):
+        meta.update(part.encode() + b"\x00")
+    meta.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
+    return f"{paragraph.paragraph_id}:{text}-{meta.hexdigest()[:8]}"
+
+
+def split_row_id(rid: str) -> tuple[str, str]:
+    """(paragraph_id, text hash) of a row id."""
+    pid, rest = rid.rsplit(":", 1)
+    return pid, rest.split("-", 1)[0]
+
+
+@dataclass
+class Rows:
+    """One step's rows as they are written: side rows, then Chroma's vectors and filter fields."""
+
+    side: list[tuple[str, str, str, bytes, bytes]] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    metadatas: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One write step: its row ids, and the texts it embeds (hash -> text) with their sentence spans."""
+
+    batch: list[str]
+    new: dict[str, str]
+    spans: list[list[tuple[int, int]]]
+
+
+def write(
+    todo: list[str],
+    wanted: Wanted,
+    known_text: dict[str, str],
+    texts: int,
+    encoder: Encoder,
+    side: RowStore,
+    store_rows: Callable[[list[str], Rows], None],
+    bm25_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Write the rows `todo` (ids in `wanted`) and put the BM25 snapshot of all of `wanted` in
+    place; returns how many texts were embedded.
+
+    Args:
+        todo: Row ids to write, in the order to write them (longest text first).
+        wanted: Every row the index is to hold, by id: the BM25 snapshot covers them all.
+        known_text: Text hash -> a stored row with that text, whose vectors are reused (read
+            back from `side`); extended with each step's rows.
+        texts: How many distinct texts `todo` embeds: with more than two steps' worth, the
+            encoder moves to a process of its own.
+        encoder: The paragraph encoder.
+        side: The side row store, read for reused vectors.
+        store_rows: Writes one step's rows (side rows first, then Chroma); runs on the writer thread.
+        bm25_dir: Where the BM25 snapshot is put in place.
+        progress: Called with (rows written, rows to write).
+    """
+    planned = _plan_steps(todo, wanted, set(known_text))
+    embedded = written = 0
+    with (
+        _bm25_ahead(bm25_dir, wanted) as snapshot,
+        _encode_ahead(encoder, planned, texts) as (steps, encoded),
+        ThreadPoolExecutor(1, thread_name_prefix="rag-writer") as writer,
+    ):
+        pending: Future[None] | None = None
+
+        def settle() -> None:
+            if pending is not None:
+                pending.result()  # a failed write surfaces here, in order
+
+        for i, step in enumerate(steps):
+            rows = build_rows(step, wanted, known_text, encoded(i), side, settle)
+            embedded += len(step.new)
+            settle()
+            if progress and i:
+                progress(written, len(todo))  # what is written, not what is encoded
+            pending = writer.submit(store_rows, step.batch, rows)
+            written += len(step.batch)
+        settle()
+        if progress and todo:
+            progress(len(todo), len(todo))
+        KeywordSnapshot.install(snapshot.result(), bm25_dir)
+    return embedded
+
+
+def _plan_steps(todo: list[str], wanted: Wanted, known: set[str]) -> Iterator[Step]:
+    """Cut `todo` into write steps, each embedding only the texts no earlier step and no stored
+    row has (`known`: their hashes); known ahead, so the encoder can run ahead of the writes."""
+    seen = set(known)
+    for b in range(0, len(todo), WRITE_BATCH):
+        batch = todo[b : b + WRITE_BATCH]
+        new: dict[str, str] = {}
+        for rid in batch:
+            h = split_row_id(rid)[1]
+            if h not in seen and h not in new:
+                new[h] = wanted[rid][1].text
+        seen.update(split_row_id(rid)[1] for rid in batch)
+        yield Step(batch, new, [split_sentences(t) for t in new.values()])
+
+
+@contextmanager
+def _encode_ahead(
+    encoder: Encoder, planned: Iterator[Step], texts: int
+) -> Iterator[tuple[list[Step], Callable[[int], Encoded]]]:
+    """The steps `planned`, and `encoded(i)`: step i's vectors. A local ONNX encoder with more than
+    two steps' worth of `texts` to embed runs in a process of its own, ahead of the writes (see
+    rag.encoding_process), started first and given each step as it is planned; otherwise in line."""
+    spec = movable_spec(encoder)
+    if spec is None or texts <= 2 * WRITE_BATCH:
+        steps = list(planned)
+        empty: Encoded = (np.zeros((0, encoder.dim), dtype=np.float32), [])
+
+        def in_line(i: int) -> Encoded:
+            new = steps[i].new
+            return encoder.encode_paragraphs(list(new.values()), steps[i].spans) if new else empty
+
+        yield steps, in_line
+        return
+    with EncodingProcess(spec) as process:
+        steps = []
+        for step in planned:
+            process.add(list(step.new.values()), step.spans)
+            steps.append(step)
+        yield steps, process.result
+
+
+def build_rows(
+    step: Step,
+    wanted: Wanted,
+    known_text: dict[str, str],
+    encoded: Encoded,
+    side: RowStore,
+    settle: Callable[[], None],
+) -> Rows:
+    """The rows of `step`: its new texts' vectors are `encoded`; texts embedded before are read
+    back from `side`. `settle` waits for the write in flight, before reading rows it may hold."""
+    batch = step.batch
+    # text hash -> (paragraph vector, sentence spans, float16 sentence vectors)
+    vectors: dict[str, tuple[np.ndarray, list[Any], bytes]] = {}
+    for h, v, sp, sv in zip(step.new, encoded[0], step.spans, encoded[1], strict=True):
+        vectors[h] = (np.asarray(v, dtype=np.float32), sp, sv.astype(np.float16).tobytes())
+    hashes = [split_row_id(r)[1] for r in batch]
+    reuse = {known_text[h] for h in hashes if h in known_text and h not in vectors}
+    if reuse:
+        settle()
+        for rid, (meta, _, vec, svec) in side.get(sorted(reuse)).items():
+            vector = np.frombuffer(vec, dtype=np.float32)
+            vectors[split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
+    rows = Rows()
+    for rid in batch:
+        article, p = wanted[rid]
+        vector, spans, packed = vectors[split_row_id(rid)[1]]
+        row_meta = {
+            "paragraph_id": p.paragraph_id,
+            "article_id": p.article_id,
+            "n": p.n,
+            "title": article.title,
+            "source": article.source,
+            "url": article.url,
+            "publish_date": article.publish_date,
+            "char_start": p.char_start,
+            "char_end": p.char_end,
+            "spans": [list(x) for x in spans],
+        }
+        rows.side.append((rid, json.dumps(row_meta), p.text, vector.tobytes(), packed))
+        rows.embeddings.append(vector)
+        rows.metadatas.append({"article_id": p.article_id, "date": date_int(article.publish_date)})
+    for rid, h in zip(batch, hashes, strict=True):  # later steps reuse what this one embedded
+        known_text.setdefault(h, rid)
+    return rows
+
+
+@contextmanager
+def _bm25_ahead(bm25_dir: Path, wanted: Wanted) -> Iterator[Future[Path]]:
+    """The BM25 snapshot of `wanted`, built in a thread of its own while the caller works; a
+    build the caller did not put in place (it failed) is removed."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
+    try:
+        yield pool.submit(_build_bm25, bm25_dir, wanted)
+    finally:
+        pool.shutdown(wait=True)
+        KeywordSnapshot.discard_builds(bm25_dir)
+
+
+def _build_bm25(bm25_dir: Path, wanted: Wanted) -> Path:
+    """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors)."""
+    ids = list(wanted)
+    return KeywordSnapshot.build(
+        bm25_dir,
+        ids,
+        [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
+        [wanted[r][1].article_id for r in ids],
+        [wanted[r][0].publish_date for r in ids],
+    )
