@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -242,9 +243,9 @@ class OnnxEncoder:
                 f"cannot load the ONNX model at {onnx_path} ({e}); delete it and run again"
             ) from None
 
-    def _run(self, sequences: list[list[int]]) -> list[np.ndarray]:
-        """Hidden states per sequence (length x dim), batching sequences of similar length."""
-        out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    def _batches(self, sequences: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(indices into `sequences`, their hidden states: batch x width x dim) per model call,
+        batching sequences of similar length."""
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
@@ -257,9 +258,7 @@ class OnnxEncoder:
             hidden = self._session.run(
                 None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             )[0]
-            for row, i in enumerate(idx):
-                out[i] = hidden[row, : len(sequences[i])]
-        return out
+            yield idx, hidden
 
     def _windows(self, encodings: Sequence[Any]) -> tuple[list[list[int]], list[int]]:
         """Model inputs for whole paragraphs: each cut into windows of the model's length, with
@@ -286,7 +285,11 @@ class OnnxEncoder:
             seqs.append([self._cls, *ids, self._sep])
         if not seqs:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(np.stack([h.mean(axis=0) for h in self._run(seqs)]))
+        out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+        for idx, hidden in self._batches(seqs):
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, : len(seqs[i])].mean(axis=0)
+        return _normalise(out)
 
     def encode_paragraphs(
         self,
@@ -303,22 +306,35 @@ class OnnxEncoder:
         unique = sorted(set(source))
         encodings = self._tok.encode_batch([texts[i] for i in unique], add_special_tokens=False)
         seqs, owners = self._windows(encodings)
-        hidden = self._run(seqs)
-        states_by_para: list[list[np.ndarray]] = [[] for _ in unique]
-        for owner, h in zip(owners, hidden, strict=True):
-            states_by_para[owner].append(h)
+        # Each paragraph is pooled as soon as its last window is through the model, so only the
+        # token states of unfinished paragraphs are kept (a step's 1,024 longest paragraphs:
+        # about 400 MB of states if all were kept until the end).
+        windows = Counter(owners)  # paragraph -> its windows, which are consecutive in `seqs`
+        start = {u: i for i, u in reversed(list(enumerate(owners)))}
+        pending: dict[int, dict[int, np.ndarray]] = {}  # the windows through so far, of longer ones
         para_vecs = np.zeros((len(unique), self.dim), dtype=np.float32)
-        sentence_vecs: list[np.ndarray] = []
-        for u, states in enumerate(states_by_para):
-            # Mean over every window's tokens, [CLS]/[SEP] included, like sentence-transformers.
-            allstates = states[0] if len(states) == 1 else np.concatenate(states)
-            para_vecs[u] = allstates.mean(axis=0)
-            offsets = encodings[u].offsets
-            sentence_vecs.append(
-                self._pool_sentences(states, offsets, sentence_spans[unique[u]], para_vecs[u])
-            )
-            if progress:
-                progress(1)
+        sentence_vecs: list[np.ndarray] = [np.empty(0)] * len(unique)
+        for idx, hidden in self._batches(seqs):
+            for row, i in enumerate(idx):
+                u = owners[i]
+                h = hidden[row, : len(seqs[i])]
+                if windows[u] == 1:  # pooled straight from the batch's array
+                    states = [h]
+                else:  # a copy, so one slice does not keep the batch's whole array alive
+                    parts = pending.setdefault(u, {})
+                    parts[i - start[u]] = h.copy()
+                    if len(parts) < windows[u]:
+                        continue
+                    states = [parts[w] for w in range(windows[u])]
+                    del pending[u]
+                # Mean over every window's tokens, [CLS]/[SEP] included, like sentence-transformers.
+                allstates = states[0] if len(states) == 1 else np.concatenate(states)
+                para_vecs[u] = allstates.mean(axis=0)
+                sentence_vecs[u] = self._pool_sentences(
+                    states, encodings[u].offsets, sentence_spans[unique[u]], para_vecs[u]
+                )
+                if progress:
+                    progress(1)
         para_vecs = _normalise(para_vecs)
         slot = {i: u for u, i in enumerate(unique)}
         if len(unique) == len(texts):
