@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,22 +227,31 @@ def build_rows(
 @contextmanager
 def _bm25_ahead(bm25_dir: Path, wanted: Wanted) -> Iterator[Future[Path]]:
     """The BM25 snapshot of `wanted`, built in a thread of its own while the caller works; a
-    build the caller did not put in place (it failed) is removed."""
+    build the caller did not put in place (it failed, or was interrupted) is stopped and removed."""
+    stop = threading.Event()
     pool = ThreadPoolExecutor(1, thread_name_prefix="rag-bm25")
     try:
-        yield pool.submit(_build_bm25, bm25_dir, wanted)
+        yield pool.submit(_build_bm25, bm25_dir, wanted, stop)
     finally:
+        stop.set()  # an ingest stopped early waits for the indexing at most, not the term splitting
         pool.shutdown(wait=True)
         KeywordSnapshot.discard_builds(bm25_dir)
 
 
-def _build_bm25(bm25_dir: Path, wanted: Wanted) -> Path:
-    """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors)."""
+def _build_bm25(bm25_dir: Path, wanted: Wanted, stop: threading.Event) -> Path:
+    """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors); raises
+    CancelledError, having written nothing, if `stop` is set while the texts are split into terms
+    (3.5 s of the whole corpus's 5.5)."""
     ids = list(wanted)
+    terms: list[list[str]] = []
+    for b in range(0, len(ids), 2048):
+        if stop.is_set():
+            raise CancelledError("the ingest stopped before the BM25 snapshot was built")
+        terms += [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids[b : b + 2048]]
     return KeywordSnapshot.build(
         bm25_dir,
         ids,
-        [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids],
+        terms,
         [wanted[r][1].article_id for r in ids],
         [wanted[r][0].publish_date for r in ids],
     )

@@ -110,6 +110,35 @@ def test_long_paragraph_is_encoded_whole_in_windows(encoder: OnnxEncoder) -> Non
     assert not np.allclose(sents[-1], vecs[0], atol=1e-3)
 
 
+def test_a_paragraph_gets_the_same_vectors_whatever_shares_its_batches(model_dir: Path) -> None:
+    # Paragraphs are pooled as their last window comes through the model: a long paragraph's
+    # windows land in different model calls, between other paragraphs' (batches of two here),
+    # and must pool exactly as when the paragraph is encoded on its own.
+    long = " ".join(PARAGRAPHS * 12)  # three windows: 256, 256 and a shorter tail
+    other = " ".join(reversed(PARAGRAPHS * 5))  # two windows
+    texts = [PARAGRAPHS[0], long, PARAGRAPHS[1], other, PARAGRAPHS[2]]
+    spans = [_spans(t) for t in texts]
+    paired = OnnxEncoder(ensure_onnx_model(model_dir), "x", batch_size=2)
+    vecs, sents = paired.encode_paragraphs(texts, spans)
+    for i, text in enumerate(texts):
+        alone, (alone_sents,) = paired.encode_paragraphs([text], [spans[i]])
+        assert np.allclose(vecs[i], alone[0], atol=1e-5), i
+        assert sents[i].shape == alone_sents.shape and np.allclose(sents[i], alone_sents, atol=1e-5), i
+    assert sorted(paired.sequence_lengths(texts), reverse=True)[:3] == [256, 256, 256]
+    # And in window order: the long paragraph's windows run one by one, in text order, by hand.
+    tokens = paired._tok.encode(long, add_special_tokens=False)
+    windows, _ = paired._windows([tokens])
+    states = []
+    for seq in windows:
+        ids = np.array([seq], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        states.append(paired._session.run(None, feed)[0][0])
+    mean = np.concatenate(states).mean(axis=0)
+    assert np.allclose(vecs[1], mean / np.linalg.norm(mean), atol=1e-5)
+    by_hand = paired._pool_sentences(states, tokens.offsets, spans[1], mean)
+    assert np.allclose(sents[1], by_hand, atol=1e-5)
+
+
 def test_sequence_lengths_count_every_window_once(encoder: OnnxEncoder) -> None:
     long = " ".join(PARAGRAPHS * 12)
     lengths = encoder.sequence_lengths([long, PARAGRAPHS[0], long])  # the repeat is encoded once

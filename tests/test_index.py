@@ -430,3 +430,40 @@ def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repair
     report = engine.ingest(progress=False)
     assert report.paragraphs == engine.index.count() == engine.index.bm25_count() == 79
     assert engine.status().complete  # type: ignore[union-attr]
+
+
+def test_an_interrupted_ingest_stops_splitting_bm25_terms_and_leaves_no_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The BM25 snapshot is built on a thread during the encoding; an ingest that stops early (a
+    # failed step, Ctrl-C) must not wait for every text to be split into terms.
+    import threading
+    from concurrent.futures import CancelledError
+
+    from rag.keywords import KeywordSnapshot
+    from rag.schema import Article, Paragraph
+
+    article = Article(article_id="a1", title="Rates", text="", source="wire")
+    paragraphs = [
+        Paragraph(f"a1#p{n}", "a1", n, f"Dispatch {n} on interest rates.", 0, 9) for n in range(6000)
+    ]
+    wanted = {writing.row_id(article, p): (article, p) for p in paragraphs}
+    stop = threading.Event()
+    split = {"n": 0}
+    real = writing.content_terms
+
+    def stop_midway(text: str) -> list[str]:
+        split["n"] += 1
+        if split["n"] == 100:
+            stop.set()
+        return real(text)
+
+    monkeypatch.setattr(writing, "content_terms", stop_midway)
+    with pytest.raises(CancelledError):
+        writing._build_bm25(tmp_path / "bm25-x", wanted, stop)
+    assert split["n"] < len(wanted) / 2 and not list(tmp_path.iterdir())
+    built = writing._build_bm25(tmp_path / "bm25-x", wanted, threading.Event())
+    KeywordSnapshot.install(built, tmp_path / "bm25-x")
+    snapshot = KeywordSnapshot(tmp_path / "bm25-x")
+    snapshot.load()
+    assert snapshot.ids == list(wanted) and snapshot.search(["rate"], 3)
