@@ -146,9 +146,9 @@ def _plan_steps(todo: list[str], wanted: Wanted, known: set[str]) -> Iterator[St
         new: dict[str, str] = {}
         for rid in batch:
             h = split_row_id(rid)[1]
-            if h not in seen and h not in new:
+            if h not in seen:
                 new[h] = wanted[rid][1].text
-        seen.update(split_row_id(rid)[1] for rid in batch)
+                seen.add(h)
         yield Step(batch, new, [split_sentences(t) for t in new.values()])
 
 
@@ -201,9 +201,9 @@ def build_rows(
             vector = np.frombuffer(vec, dtype=np.float32)
             vectors[split_row_id(rid)[1]] = (vector, json.loads(meta)["spans"], svec)
     rows = Rows()
-    for rid in batch:
+    for rid, h in zip(batch, hashes, strict=True):
         article, p = wanted[rid]
-        vector, spans, packed = vectors[split_row_id(rid)[1]]
+        vector, spans, packed = vectors[h]
         row_meta = {
             "paragraph_id": p.paragraph_id,
             "article_id": p.article_id,
