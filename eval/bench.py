@@ -290,14 +290,27 @@ def _environment(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def main(args: argparse.Namespace) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`rag bench`'s options."""
+    p = argparse.ArgumentParser(
+        prog="rag bench", description="Measure cold start, query latency, ingest and memory."
+    )
+    p.add_argument("--corpus", help=f"the big corpus (default {BIG_CORPUS})")
+    p.add_argument("--index", help="keep the bench's indexes in this folder (default: a temporary one)")
+    p.add_argument("--out", default=None, help="results folder (default eval/bench-results)")
+    p.add_argument("--quick", action="store_true", help="seeds only, fewer repeats")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """`rag bench`: run every benchmark, print the tables, write JSON to the results folder."""
     from eval.run import load_gold
 
-    quick = bool(getattr(args, "quick", False))
-    big = Path(args.corpus) if getattr(args, "corpus", None) else BIG_CORPUS
-    out = Path(args.out) if getattr(args, "out", None) else HERE / "bench-results"
-    keep = bool(getattr(args, "index", None))
+    args = build_parser().parse_args(argv)
+    quick = bool(args.quick)
+    big = Path(args.corpus) if args.corpus else BIG_CORPUS
+    out = Path(args.out) if args.out else HERE / "bench-results"
+    keep = bool(args.index)
     work = Path(args.index) if keep else Path(tempfile.mkdtemp(prefix="rag-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAG_PROGRESS": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -363,6 +376,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from rag.cli import main as rag_main
-
-    sys.exit(rag_main(["bench", *sys.argv[1:]]))
+    sys.exit(main())

@@ -93,8 +93,8 @@ def worker_encode(p: dict[str, Any]) -> None:
     """The encoder alone on the paragraphs ingest would embed, in the same chunks and batch size."""
     import rag
     from rag.corpus import load_articles, split_paragraphs
+    from rag.index.writing import WRITE_BATCH
     from rag.sentences import split_sentences
-    from rag.writing import WRITE_BATCH
 
     engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
     loaded = load_articles(engine.settings.corpus_paths)
@@ -139,7 +139,7 @@ def worker_matmul(p: dict[str, Any]) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     from rag.config import Settings
-    from rag.embedding import _quantize, _usable_cores
+    from rag.embedding import quantize_model, usable_cores
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((32 * 48, 384), dtype=np.float32)
@@ -156,9 +156,9 @@ def worker_matmul(p: dict[str, Any]) -> None:
     work = Path(tempfile.mkdtemp(prefix="rag-matmul-"))
     fp32, int8 = work / "ffn.onnx", work / "ffn.int8.onnx"
     onnx.save(model, str(fp32))
-    _quantize(fp32, int8)
+    quantize_model(fp32, int8)
     flop = 2 * x.shape[0] * 384 * 1536
-    threads = Settings().embed_threads or _usable_cores()  # what OnnxEncoder runs with
+    threads = Settings().embed_threads or usable_cores()  # what OnnxEncoder runs with
     rates = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
         opts = ort.SessionOptions()

@@ -249,8 +249,30 @@ def evaluate(
     return out
 
 
-def main(args: argparse.Namespace) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`rag eval`'s options."""
+    p = argparse.ArgumentParser(
+        prog="rag eval", description="Run the gold-set evaluation and gate on thresholds."
+    )
+    p.add_argument("--corpus", help="folder(s) or file(s) of articles (default: RAG_CORPUS or seeds)")
+    p.add_argument("--index", help="index folder (default: RAG_INDEX_DIR or .rag)")
+    p.add_argument("--gold", default=None, help="gold set (default eval/gold.jsonl)")
+    p.add_argument("--out", default=None, help="results folder (default eval/results)")
+    p.add_argument("-k", type=int, default=None, help="passages per question")
+    p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
+    p.add_argument(
+        "--llm",
+        action="store_true",
+        help="answer through the configured LLM and gate on the [llm] thresholds",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`rag eval [options]`: evaluate, write results, exit 1 when a metric misses its floor."""
     import rag
+
+    args = build_parser().parse_args(argv)
 
     overrides: dict[str, Any] = {}
     if args.corpus:
@@ -261,7 +283,7 @@ def main(args: argparse.Namespace) -> int:
     report = engine.ensure_index(progress=False)
     if report:
         print(f"eval: ingested {report.summary()}", file=sys.stderr)
-    llm = bool(getattr(args, "llm", False))
+    llm = bool(args.llm)
     mode = "llm" if llm else "extractive"
     if llm and not engine.settings.llm_configured:
         print(

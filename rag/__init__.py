@@ -42,6 +42,16 @@ def open(  # noqa: A001 - mirrors the builtin on purpose: rag.open(...) opens an
     from rag.config import Settings
     from rag.engine import Engine
 
+    known = set(Settings.model_fields)
+    unknown = [name for name in settings if name not in known]
+    if unknown:
+        import difflib
+
+        from rag.errors import ConfigError
+
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; the settings are: {', '.join(sorted(known))}"
+        raise ConfigError(f"rag.open() has no setting {unknown[0]!r}{hint}")
     overrides = dict(settings)
     if corpus is not None:
         overrides["corpus"] = str(corpus)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,18 +157,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.run import main as eval_main
-
-    return eval_main(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from eval.bench import main as bench_main
-
-    return bench_main(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,28 +212,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = common(sub.add_parser("status", help="show the index state"))
     p.set_defaults(func=cmd_status)
 
-    p = common(sub.add_parser("eval", help="run the gold-set evaluation and gate on thresholds"))
-    p.add_argument("--gold", default=None, help="gold set (default eval/gold.jsonl)")
-    p.add_argument("--out", default=None, help="results folder (default eval/results)")
-    p.add_argument("-k", type=int, default=None, help="passages per question")
-    p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
-    p.add_argument(
-        "--llm",
-        action="store_true",
-        help="answer through the configured LLM and gate on the [llm] thresholds",
-    )
-    p.set_defaults(func=cmd_eval)
-
-    p = common(sub.add_parser("bench", help="measure cold start, query latency, ingest and memory"))
-    p.add_argument("--out", default=None, help="results folder (default eval/bench-results)")
-    p.add_argument("--quick", action="store_true", help="seeds only, fewer repeats")
-    p.set_defaults(func=cmd_bench)
+    # These two parse their own options (`rag eval --help`); main() hands them the rest of argv.
+    sub.add_parser("eval", help="run the gold-set evaluation and gate on thresholds", add_help=False)
+    sub.add_parser("bench", help="measure cold start, query latency, ingest and memory", add_help=False)
     return parser
 
 
+def _tool(name: str) -> Callable[[Sequence[str]], int]:
+    if name == "eval":
+        from eval.run import main as eval_main
+
+        return eval_main
+    from eval.bench import main as bench_main
+
+    return bench_main
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] in ("eval", "bench"):
+            return _tool(argv[0])(argv[1:])
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except RagError as e:
         print(f"rag: error: {e}", file=sys.stderr)

@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Bump when paragraph splitting or what we store per paragraph changes.
-INDEX_FORMAT_VERSION = 4  # 2: quotation-aware sentence spans; 3: unit aliases in terms; 4: text in SQLite
+# Bump when paragraph splitting or what we store per paragraph changes (history: git log -S INDEX_FORMAT).
+INDEX_FORMAT_VERSION = 4
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 

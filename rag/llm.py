@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rag.citations import CitationKeys, marker
@@ -112,6 +112,20 @@ def _first_line(body: Any, limit: int = 160) -> str:
         return ""
     line = next((ln.strip() for ln in str(body).splitlines() if ln.strip()), "")
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _refused_request(e: BaseException) -> bool:
+    """The server refused the request itself (400, 404, 422): retrying it unchanged cannot help."""
+    import openai
+
+    return isinstance(e, (openai.BadRequestError, openai.UnprocessableEntityError, openai.NotFoundError))
+
+
+def _retryable(e: BaseException) -> bool:
+    """A 429, a 5xx, a timeout or a dropped connection: worth another attempt."""
+    import openai
+
+    return isinstance(e, (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError))
 
 
 def _transport_message(e: BaseException) -> str:
@@ -251,14 +265,7 @@ class LLMClient:
     ) -> None:
         """Worker thread: the request, retried on 429, 5xx and dropped connections."""
         import httpx
-        import openai
 
-        retryable = (
-            openai.RateLimitError,
-            openai.InternalServerError,
-            openai.APIConnectionError,
-            httpx.TransportError,
-        )
         attempt = 0
         while not cancel.is_set():
             fmt = self._format
@@ -268,64 +275,63 @@ class LLMClient:
             timed = client.with_options(timeout=httpx.Timeout(remaining, connect=min(5.0, remaining)))
             try:
                 kwargs = self._request(messages_for(fmt != "text"), n_keys, fmt, stream)
-                if stream:
-                    reply = self._read_stream(timed, kwargs, events, cancel, holder)
-                    if reply is None:
-                        return
-                else:
-                    response = timed.chat.completions.create(**kwargs)
-                    choices = getattr(response, "choices", None)
-                    if not choices:
-                        raise LLMError("the LLM server sent a reply that is not a chat completion")
-                    reply = choices[0].message.content or ""
+                reply = (
+                    self._read_stream(timed, kwargs, events, cancel, holder)
+                    if stream
+                    else self._read_whole(timed, kwargs)
+                )
+                if reply is None:
+                    return  # cancelled
                 if not reply.strip():
                     raise LLMError("the LLM server sent an empty reply")
                 events.put(("done", reply))
                 return
-            except (
-                openai.BadRequestError,
-                openai.UnprocessableEntityError,
-                openai.NotFoundError,
-            ) as e:
-                if self._downgrade(fmt, e, any_error=True):
-                    continue
-                hint = "check RAG_LLM_MODEL and RAG_LLM_BASE_URL"
-                events.put(("error", LLMError(f"{_status_message(e)}; {hint}")))
-                return
-            except _CutOff as e:
-                events.put(("error", LLMError(f"the LLM stream was cut off after {e.chars} characters")))
-                return
-            except retryable as e:
+            except Exception as e:  # noqa: BLE001 - every failure becomes a retry or a notice
                 if cancel.is_set():
                     return
-                if self._downgrade(fmt, e):  # llama.cpp's server answers 500 to an unknown format
-                    continue
+                refused = _refused_request(e)
+                if (refused or _retryable(e)) and self._downgrade(fmt, e, any_error=refused):
+                    continue  # llama.cpp's server answers 400 or 500 to a format it lacks
                 attempt += 1
-                delay = self._backoff(attempt, e)
-                if attempt > self.config.max_retries or time.monotonic() + delay >= deadline:
-                    tries = f" after {attempt} attempts" if attempt > 1 else ""
-                    if isinstance(e, (openai.APITimeoutError, httpx.TimeoutException)):
-                        what = f"the LLM server timed out{tries}"
-                    elif isinstance(e, (openai.APIConnectionError, httpx.TransportError)):
-                        what = f"{_transport_message(e)}{tries}"
-                    else:
-                        what = _status_message(e, tries)
-                    events.put(("error", LLMError(what)))
+                outcome = self._after_failure(e, attempt, deadline)
+                if isinstance(outcome, LLMError):
+                    events.put(("error", outcome))
                     return
-                cancel.wait(delay)
-            except openai.APIStatusError as e:
-                status = getattr(e, "status_code", 0)
-                hint = "; check OPENAI_API_KEY" if status in (401, 403) else ""
-                events.put(("error", LLMError(f"{_status_message(e)}{hint}")))
-                return
-            except LLMError as e:
-                events.put(("error", e))
-                return
-            except Exception as e:  # noqa: BLE001 - a garbled reply becomes a notice, not a crash
-                if not cancel.is_set():
-                    what = f"the LLM server sent a malformed reply ({type(e).__name__})"
-                    events.put(("error", LLMError(what)))
-                return
+                cancel.wait(outcome)
+
+    def _after_failure(self, e: Exception, attempt: int, deadline: float) -> float | LLMError:
+        """The delay before retrying `e`, or the error to report when it is not worth retrying."""
+        import openai
+
+        if _refused_request(e):
+            return LLMError(f"{_status_message(e)}; check RAG_LLM_MODEL and RAG_LLM_BASE_URL")
+        if isinstance(e, _CutOff):
+            return LLMError(f"the LLM stream was cut off after {e.chars} characters")
+        if isinstance(e, LLMError):
+            return e
+        retryable = _retryable(e)
+        if not retryable and isinstance(e, openai.APIStatusError):
+            hint = "; check OPENAI_API_KEY" if getattr(e, "status_code", 0) in (401, 403) else ""
+            return LLMError(f"{_status_message(e)}{hint}")
+        if not retryable:
+            return LLMError(f"the LLM server sent a malformed reply ({type(e).__name__})")
+        delay = self._backoff(attempt, e)
+        if attempt <= self.config.max_retries and time.monotonic() + delay < deadline:
+            return delay
+        tries = f" after {attempt} attempts" if attempt > 1 else ""
+        if isinstance(e, openai.APITimeoutError):
+            return LLMError(f"the LLM server timed out{tries}")
+        if isinstance(e, openai.APIConnectionError):
+            return LLMError(f"{_transport_message(e)}{tries}")
+        return LLMError(_status_message(e, tries))
+
+    @staticmethod
+    def _read_whole(client: Any, kwargs: dict[str, Any]) -> str:
+        response = client.chat.completions.create(**kwargs)
+        choices = getattr(response, "choices", None)
+        if not choices:
+            raise LLMError("the LLM server sent a reply that is not a chat completion")
+        return str(choices[0].message.content or "")
 
     @staticmethod
     def _read_stream(
@@ -559,84 +565,69 @@ def _fallback(fallback: Callable[[], Answer], notice: str, unsupported: Sequence
     )
 
 
-def build_answer(
-    question: str,
-    passages: Sequence[Passage],
-    reply: Reply,
-    keys: CitationKeys,
-    fallback: Callable[[], Answer],
-) -> Answer:
-    """Verify a parsed reply and turn it into a cited `Answer` (or the fallback, with a notice).
+@dataclass
+class _Checked:
+    """The reply's sentences after verification: kept (with their support) and removed."""
 
-    Every sentence is checked against the paragraphs it cites. One they do not support, but
-    another retrieved paragraph does, is cited to that paragraph instead (with a notice); the
-    rest are removed and listed. Links and images to addresses other than the cited articles'
-    own are stripped.
-    """
-    passages = tuple(passages)
-    by_id = {p.paragraph_id: p for p in passages}
+    kept: list[tuple[str, Verdict]] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    links_removed: int = 0
+    recited: int = 0  # supported only by another retrieved paragraph than the one cited
+
+
+def _check_sentences(reply: Reply, passages: tuple[Passage, ...], by_id: dict[str, Passage]) -> _Checked:
+    """Verify each sentence against what it cites; a true one under the wrong key is re-cited."""
+    checked = _Checked(links_removed=reply.links_removed)
+    for s in reply.sentences:
+        cited = [passages[n - 1] for n in s.keys]
+        text, removed = strip_foreign_links(s.text, [p.url for p in cited])
+        checked.links_removed += removed
+        if not re.search(r"\w", text) or any(text == t for t, _ in checked.kept):
+            continue  # nothing left, or a repeat of a sentence already kept
+        verdict = verify_sentence(text, [p.paragraph_id for p in cited], by_id)
+        if not verdict.supported:
+            for p in passages:
+                if p not in cited and (v := verify_sentence(text, [p.paragraph_id], by_id)).supported:
+                    verdict = v
+                    checked.recited += 1
+                    break
+        if verdict.supported:
+            checked.kept.append((text, verdict))
+        elif text not in checked.unsupported:
+            checked.unsupported.append(text)
+    return checked
+
+
+def _notices(reply: Reply, checked: _Checked) -> list[str]:
+    """What the reader should know about how the model's reply was changed."""
     notices: list[str] = []
     if reply.dropped_keys:
         notices.append(
             f"The model cited {reply.dropped_keys} paragraph key(s) it was not shown; they were ignored."
         )
-    kept: list[tuple[str, Verdict]] = []
-    unsupported: list[str] = []
-    links_removed = reply.links_removed
-    recited = 0
-    for s in reply.sentences:
-        cited = [passages[n - 1] for n in s.keys]
-        text, removed = strip_foreign_links(s.text, [p.url for p in cited])
-        links_removed += removed
-        if not re.search(r"\w", text) or any(text == t for t, _ in kept):
-            continue  # nothing left, or a repeat of a sentence already kept
-        verdict = verify_sentence(text, [p.paragraph_id for p in cited], by_id)
-        if not verdict.supported:  # a true sentence under the wrong key: cite what supports it
-            for p in passages:
-                if p not in cited and (v := verify_sentence(text, [p.paragraph_id], by_id)).supported:
-                    verdict = v
-                    recited += 1
-                    break
-        if verdict.supported:
-            kept.append((text, verdict))
-        elif text not in unsupported:
-            unsupported.append(text)
-    if links_removed:
+    if checked.links_removed:
         notices.append(
-            f"Removed {links_removed} link(s) or image(s) that pointed outside the cited articles."
+            f"Removed {checked.links_removed} link(s) or image(s) that pointed outside the cited articles."
         )
-    if not kept:
-        if reply.sentinel:
-            return Answer(
-                question,
-                "",
-                True,
-                NO_ANSWER,
-                passages=passages,
-                mode="llm",
-                notices=tuple(notices),
-                unsupported=tuple(unsupported),
-            )
-        what = (
-            "none of its sentences is supported by the paragraphs it cites"
-            if unsupported
-            else "its reply held no cited sentence"
-        )
-        return _fallback(
-            fallback,
-            f"The language model's answer was not used: {what}. Showing the extractive answer.",
-            unsupported,
-        )
-    if recited:
+    if not checked.kept:
+        return notices
+    if checked.recited:
         notices.append(
-            f"{recited} sentence(s) cited a paragraph that does not support them; "
+            f"{checked.recited} sentence(s) cited a paragraph that does not support them; "
             "they now cite the retrieved paragraph that does."
         )
-    if unsupported:
+    if checked.unsupported:
         notices.append(
-            f"Removed {len(unsupported)} sentence(s) of the model's answer that the cited "
+            f"Removed {len(checked.unsupported)} sentence(s) of the model's answer that the cited "
             "paragraphs do not support."
         )
+    return notices
+
+
+def _cited_text(
+    kept: list[tuple[str, Verdict]], by_id: dict[str, Passage], keys: CitationKeys
+) -> tuple[str, tuple[Citation, ...]]:
+    """The kept sentences with their citation markers, and the citations, by key."""
     parts: list[str] = []
     citations: dict[str, Citation] = {}
     for text, verdict in kept:
@@ -657,15 +648,60 @@ def build_answer(
                     quote=_best_quote(text, p.text),
                 )
         parts.append(f"{text} {''.join(marker(k) for k in numbers)}")
+    return " ".join(parts), tuple(sorted(citations.values(), key=lambda c: c.key))
+
+
+def build_answer(
+    question: str,
+    passages: Sequence[Passage],
+    reply: Reply,
+    keys: CitationKeys,
+    fallback: Callable[[], Answer],
+) -> Answer:
+    """Verify a parsed reply and turn it into a cited `Answer` (or the fallback, with a notice).
+
+    Every sentence is checked against the paragraphs it cites. One they do not support, but
+    another retrieved paragraph does, is cited to that paragraph instead (with a notice); the
+    rest are removed and listed. Links and images to addresses other than the cited articles'
+    own are stripped.
+    """
+    passages = tuple(passages)
+    by_id = {p.paragraph_id: p for p in passages}
+    checked = _check_sentences(reply, passages, by_id)
+    notices = tuple(_notices(reply, checked))
+    unsupported = tuple(checked.unsupported)
+    if not checked.kept and reply.sentinel:
+        return Answer(
+            question,
+            "",
+            True,
+            NO_ANSWER,
+            passages=passages,
+            mode="llm",
+            notices=notices,
+            unsupported=unsupported,
+        )
+    if not checked.kept:
+        what = (
+            "none of its sentences is supported by the paragraphs it cites"
+            if unsupported
+            else "its reply held no cited sentence"
+        )
+        return _fallback(
+            fallback,
+            f"The language model's answer was not used: {what}. Showing the extractive answer.",
+            unsupported,
+        )
+    text, citations = _cited_text(checked.kept, by_id, keys)
     return Answer(
         question=question,
-        text=" ".join(parts),
+        text=text,
         abstained=False,
-        citations=tuple(sorted(citations.values(), key=lambda c: c.key)),
+        citations=citations,
         passages=passages,
         mode="llm",
-        notices=tuple(notices),
-        unsupported=tuple(unsupported),
+        notices=notices,
+        unsupported=unsupported,
     )
 
 

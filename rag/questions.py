@@ -7,26 +7,26 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rapidfuzz.distance import OSA
-
+from rag.lexicon import (
+    AMOUNT_WORDS,
+    MONTH_ABBREVIATIONS,
+    MONTHS,
+    WEEKDAYS,
+    is_demonym,
+    is_descriptive,
+    matches_spelling,
+)
 from rag.places import place_aliases
+from rag.schema import QuestionKind
 from rag.terms import STOPWORDS, stem, words
 
 _QUESTION_LEAD = frozenset(
     "who what when where which why how whose whom did does do is are was were can could will would "
     "has have had should tell according name list give and but or in on at for the a an".split()
 )
-_NUMBER_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
-    "hundred hundreds thousand thousands million millions billion billions dozen dozens half "
-    "percent".split()
-)
-_MONTHS = (
-    "january|february|march|april|may|june|july|august|september|october|november|december|"
-    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-)
+_MONTHS = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
 _DATE = re.compile(
-    rf"\b(({_MONTHS})\b|(monday|tuesday|wednesday|thursday|friday|saturday|sunday)|(19|20)\d\d\b|"
+    rf"\b(({_MONTHS})\b|({'|'.join(WEEKDAYS)})|(19|20)\d\d\b|"
     r"(last|next|this|earlier this|later this) (week|month|year|spring|summer|autumn|fall|winter)|"
     r"yesterday|today|tomorrow|midnight|\d{1,2}:\d\d|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
     r"decades?\b|spring|summer|winter|autumn)",
@@ -56,7 +56,7 @@ _ORGANIZATION_END = re.compile(
     r"(Fund|Agency|Bank|Council|Ministry|Committee|Institute|Party|Union|Foundation|Association|"
     r"Organi[sz]ation|Company|Corporation|Group|Office|Service|Department|Commission)\b"
 )
-_KINDS = [
+_KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
     (
         "number",
@@ -83,7 +83,6 @@ PHRASE_NOUNS = frozenset("behalf sake spite lieu".split())
 _AUXILIARIES = frozenset("did does do will would can could should might may has have had".split())
 _DETERMINERS = frozenset("the a an this that these those his her their its".split())
 _TOKEN = re.compile(r"[\w\u2019'.-]+")
-_DEMONYM = re.compile(r"(ian|ean|ese|ish|can)$")
 _BODIES = frozenset("union nations kingdom states emirates".split())
 
 
@@ -109,7 +108,7 @@ def predicate_words(question: str) -> list[str]:
         start = j
         while j < len(tokens) and tokens[j][:1].isupper():
             j += 1
-        if j > start and _DEMONYM.search(low[j - 1]) and j + 1 < len(low):
+        if j > start and is_demonym(low[j - 1]) and j + 1 < len(low):
             j += 1  # "did Russian troops grab": a nationality and its noun make the subject
         if j > start and j < len(low) and not tokens[j][:1].isupper() and low[j] not in STOPWORDS:
             out.append(low[j])
@@ -143,7 +142,7 @@ def acronym(name: str) -> str:
     return "".join(w[0] for w in parts)
 
 
-KIND_NAMES = {
+KIND_NAMES: dict[QuestionKind, str] = {
     "person": "a name",
     "number": "a number",
     "date": "a date or time",
@@ -193,7 +192,7 @@ class QuestionShape:
     """What a question asks for and which of its words matter."""
 
     question: str
-    kind: str  # "person" | "number" | "date" | "company" | "organization" | "other"
+    kind: QuestionKind
     terms: tuple[str, ...]  # stemmed content terms
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
 
@@ -201,7 +200,7 @@ class QuestionShape:
 def analyse_question(question: str) -> QuestionShape:
     """Classify the question and pick out its terms and named entities."""
     q = question.strip().lower()
-    kind = next((name for name, pattern in _KINDS if pattern.search(q)), "other")
+    kind: QuestionKind = next((name for name, pattern in _KINDS if pattern.search(q)), "other")
     terms = tuple(dict.fromkeys(stem(w) for w in words(question) if w not in STOPWORDS))
     entities: list[str] = []
     run: list[str] = []
@@ -221,15 +220,7 @@ def analyse_question(question: str) -> QuestionShape:
 
 def term_matches(term: str, bag: frozenset[str] | set[str]) -> bool:
     """`term` is in `bag`, or a spelling variant of it is (Dmitriev/Dimitriev)."""
-    if term in bag:
-        return True
-    if len(term) < 5:
-        return False
-    budget = 1 if len(term) <= 6 else 2
-    return any(
-        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and OSA.distance(t, term) <= budget
-        for t in bag
-    )
+    return matches_spelling(term, bag)
 
 
 def has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
@@ -241,7 +232,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     """The names, numbers or dates of the asked-for kind that the sentence gives (lower-cased,
     names stemmed), leaving out those the question itself contains; empty for "other"."""
     if kind == "number":
-        return set(re.findall(r"\d+", sentence)) | {w for w in words(sentence) if w in _NUMBER_WORDS}
+        return set(re.findall(r"\d+", sentence)) | {w for w in words(sentence) if w in AMOUNT_WORDS}
     if kind == "date":
         return {m.group(0).lower() for m in _DATE.finditer(sentence)}
     if kind == "company":  # a business's one-word name ("Boeing") or an organisation's
@@ -339,10 +330,8 @@ def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
 
 _NOT_NAMES = frozenset(
     "president minister secretary vice prince king queen general foreign national security council "
-    "state states united white house kremlin embassy government republic union eu nato us uk usa "
-    "sunday monday tuesday wednesday thursday friday saturday january february march april may june "
-    "july august september october november december".split()
-)
+    "state states united white house kremlin embassy government republic union eu nato us uk usa".split()
+) | frozenset((*WEEKDAYS, *MONTHS))
 
 
 def _name_like(word: str) -> bool:
@@ -351,7 +340,7 @@ def _name_like(word: str) -> bool:
     w = word.strip(".,\u2019'").lower()
     if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS or place_aliases(stem(w)):
         return False
-    return not re.search(r"(ian|ean|ish|ese|can|ic|i)$", w) or len(w) <= 4
+    return not is_descriptive(w)
 
 
 _FULL_NAME = re.compile(r"\b(?:full|first|given|whole|complete)\s+name\b", re.IGNORECASE)

@@ -5,37 +5,30 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-
-import numpy as np
+from dataclasses import dataclass, replace
 
 from rag.embedding import Encoder
-from rag.index import ParagraphIndex, Record
+from rag.index import ParagraphIndex
+from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
 from rag.questions import acronym, analyse_question
-from rag.schema import Passage
-from rag.terms import STOPWORDS, number_alias, stem, words
-
-# Rerank weights over the fused pool, tuned for evidence recall@5 on eval/gold.jsonl (grid
-# search; RRF order alone gave 0.87). The last points of recall@5 hang on one item's paragraph at
-# rank 5 or 6, which flips with the encoder's quantization noise; of W_SENTENCE 0.15-0.35 x
-# W_LEXICAL 1.25-2.0, (0.15, 1.35) gives 0.951 under all three of: the int8 encoder, float32, and
-# the previous int8 export (recipe 2).
-POOL = 40
-W_PARAGRAPH = 1.0
-W_SENTENCE = 0.15
-W_LEXICAL = 1.35
+from rag.schema import Passage, Record, Retrieved
+from rag.terms import STOPWORDS, stem, words
 
 
-@dataclass
-class Retrieved:
-    """Passages in fused order, plus what the answerers need about them."""
+@dataclass(frozen=True)
+class Rerank:
+    """How the fused pool is reranked: its size and the weights of the paragraph's and its best
+    sentence's similarity and of the question terms' IDF-weighted coverage (eval/tune.py tunes them
+    for evidence recall@5; RRF order alone gave 0.87 on the seeds)."""
 
-    passages: list[Passage]
-    records: dict[str, Record]  # by paragraph_id
-    query_vector: np.ndarray
-    dense_similarity: dict[str, float] = field(default_factory=dict)  # by paragraph_id
-    expansions: dict[str, list[str]] = field(default_factory=dict)  # query term -> variants used
+    pool: int = 40
+    paragraph: float = 1.0
+    sentence: float = 0.15
+    lexical: float = 1.35
+
+
+RERANK = Rerank()
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -73,38 +66,16 @@ def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
 
 
-class SpellingVariants:
-    """Finds index terms spelled nearly like a query term ("dmitriev" -> "dimitriev")."""
-
-    def __init__(self, vocabulary: dict[str, int]) -> None:
-        self._vocab = vocabulary
-        self._by_initial: dict[str, list[str]] = defaultdict(list)
-        for term in vocabulary:
-            if len(term) >= 4 and term.isalpha():
-                self._by_initial[term[0]].append(term)
-
-    def variants(self, term: str) -> list[str]:
-        from rapidfuzz import process
-        from rapidfuzz.distance import OSA  # a swapped pair of letters is one edit (Sybiha/Sybhia)
-
-        if len(term) < 5 or not term.isalpha():
-            return []
-        budget = 1 if len(term) <= 6 else 2
-        found = process.extract(
-            term,
-            self._by_initial.get(term[0], []),
-            scorer=OSA.distance,
-            score_cutoff=budget,
-            limit=6,
-        )
-        return [t for t, _, _ in found if t != term and abs(len(t) - len(term)) <= budget]
-
-
 class HybridRetriever:
     """Dense + BM25 candidates fused by RRF, returning our own `Passage`s."""
 
     def __init__(
-        self, index: ParagraphIndex, encoder: Encoder, candidates: int = 30, rrf_k: int = 60
+        self,
+        index: ParagraphIndex,
+        encoder: Encoder,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        rerank: Rerank = RERANK,
     ) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
@@ -112,6 +83,7 @@ class HybridRetriever:
         self.encoder = encoder
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.rerank = rerank
         self._variants: SpellingVariants | None = None
 
     def known_term(self, term: str) -> bool:
@@ -208,7 +180,7 @@ class HybridRetriever:
             if pid not in seen:  # two rows share a paragraph id only mid-ingest
                 seen.add(pid)
                 pool.append(rid)
-            if len(pool) == max(k, POOL):
+            if len(pool) == max(k, self.rerank.pool):
                 break
         records = self.index.fetch(pool)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
@@ -221,7 +193,8 @@ class HybridRetriever:
             lexical = sum(w for t, w in weights.items() if t in rec.terms) / total
             best_sentence = float((rec.sentence_vectors @ vector).max()) if rec.sentence_vectors.size else 0.0
             paragraph = float(rec.vector @ vector)
-            score = W_PARAGRAPH * paragraph + W_SENTENCE * best_sentence + W_LEXICAL * lexical
+            w = self.rerank
+            score = w.paragraph * paragraph + w.sentence * best_sentence + w.lexical * lexical
             scored.append((score, paragraph, rid, rec))
         scored.sort(key=lambda x: (-x[0], x[2]))
         dense_rank = {rid: i for i, (rid, _) in enumerate(dense, start=1)}

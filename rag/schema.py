@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["extractive", "llm", "retrieval"]  # who wrote an answer
+QuestionKind = Literal["person", "number", "date", "organization", "company", "other"]  # what it asks for
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,21 @@ class Article:
         d = asdict(self)
         d["authors"] = list(self.authors)
         return d
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An indexed article as a list of articles shows it."""
+
+    article_id: str
+    title: str
+    publish_date: str = ""  # ISO YYYY-MM-DD, or "" when unknown
+    url: str = ""
+    source: str = ""
+    paragraphs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,18 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Where one answer's time went, in milliseconds."""
+
+    retrieve: float = 0.0
+    answer: float = 0.0
+    total: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
 class Answer:
     """A cited answer, or an abstention with its reason."""
 
@@ -92,10 +124,10 @@ class Answer:
     abstain_reason: str = ""
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
-    mode: str = "extractive"  # "extractive" | "llm" | "retrieval"
+    mode: Mode = "extractive"
     notices: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: Timings = Timings()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +140,7 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "notices": list(self.notices),
             "unsupported": list(self.unsupported),
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "timings_ms": self.timings_ms.to_dict(),
         }
 
     def nearest(self, n: int = 3) -> list[Passage]:
@@ -122,3 +154,76 @@ def is_heading(text: str) -> bool:
     return len(stripped.split()) <= 10 and not stripped.endswith(
         (".", "?", "!", "\u201d", '"', ":", "\u2019")
     )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored paragraph with what the answerers need about it."""
+
+    row_id: str
+    paragraph_id: str
+    article_id: str
+    n: int
+    title: str
+    text: str
+    source: str
+    url: str
+    publish_date: str
+    sentence_spans: tuple[tuple[int, int], ...]
+    sentence_vectors: np.ndarray  # (len(sentence_spans), dim), float32, unit rows
+    vector: np.ndarray  # the paragraph's own unit vector
+    terms: frozenset[str]  # stemmed content terms, for lexical scoring
+
+
+@dataclass
+class Retrieved:
+    """Passages in fused order, plus what the answerers need about them."""
+
+    passages: list[Passage]
+    records: dict[str, Record]  # by paragraph_id
+    query_vector: np.ndarray
+    dense_similarity: dict[str, float] = field(default_factory=dict)  # by paragraph_id
+    expansions: dict[str, list[str]] = field(default_factory=dict)  # query term -> variants used
+
+
+@dataclass
+class SyncReport:
+    """What one ingest changed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    embedded: int = 0  # distinct paragraph texts run through the encoder
+    articles: int = 0
+    paragraphs: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.articles} articles, {self.paragraphs} paragraphs: {self.added} added, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
+            f"{len(self.skipped_files)} files skipped; {self.embedded} embedded ({self.seconds:.1f} s)"
+        )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """The committed state of an index, as the UI's status line shows it."""
+
+    articles: int
+    paragraphs: int
+    complete: bool
+    updated_at: str
+    writer_active: bool
+
+    @staticmethod
+    def of(state: dict[str, Any], writer_active: bool) -> IndexStatus:
+        return IndexStatus(
+            articles=int(state.get("articles", 0)),
+            paragraphs=int(state.get("paragraphs", 0)),
+            complete=bool(state.get("complete")),
+            updated_at=str(state.get("updated_at", "")),
+            writer_active=writer_active,
+        )

@@ -7,6 +7,8 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from rag.lexicon import number_alias as number_alias  # re-exported: tests import it from here
+
 # Curly quotes, dashes and odd spaces, and their ASCII.
 _FOLD = {
     "\u2018": "'",
@@ -107,16 +109,3 @@ def content_terms(text: str) -> list[str]:
 def terms_of(tokens: list[str]) -> list[str]:
     """`content_terms` of text already split by `words`."""
     return [stem(w) for w in tokens if w not in STOPWORDS]
-
-
-_NUMBERS = (
-    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split()
-)
-_DIGITS_OF = {w: str(i) for i, w in enumerate(_NUMBERS, start=2)}
-_WORD_OF = {d: w for w, d in _DIGITS_OF.items()}
-
-
-def number_alias(word: str) -> str | None:
-    """The other way to write a small number: "three" -> "3", "3" -> "three"; None otherwise."""
-    return _DIGITS_OF.get(word) or _WORD_OF.get(word)

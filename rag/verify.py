@@ -6,8 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rapidfuzz.distance import Levenshtein
-
+from rag.lexicon import NUMBER_WORDS, matches_spelling
 from rag.schema import Passage
 from rag.terms import QUESTION_WORDS, STOPWORDS, fold, stem, words
 
@@ -20,39 +19,6 @@ MISSING_SHARE = 0.25
 # A cited paragraph must share at least this share of the sentence's terms to stay a citation.
 MIN_CITATION_SHARE = 0.3
 
-_NUMBER_WORDS = {
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-    "eleven": "11",
-    "twelve": "12",
-    "thirteen": "13",
-    "fourteen": "14",
-    "fifteen": "15",
-    "sixteen": "16",
-    "seventeen": "17",
-    "eighteen": "18",
-    "nineteen": "19",
-    "twenty": "20",
-    "thirty": "30",
-    "forty": "40",
-    "fifty": "50",
-    "sixty": "60",
-    "seventy": "70",
-    "eighty": "80",
-    "ninety": "90",
-    "hundred": "100",
-    "thousand": "1000",
-    "dozen": "12",
-}
 # Short forms whose long form a paragraph may use instead ("U.S." for "United States").
 _ALIASES = {
     "us": ("united", "america", "american", "washington"),
@@ -89,19 +55,6 @@ class Verdict:
     supporting: tuple[str, ...] = ()  # paragraph ids that back the sentence
 
 
-def _fuzzy_in(term: str, bag: set[str]) -> bool:
-    """`term` is in `bag`, allowing spelling variants (edit distance 1 up to 6 letters, 2 above)."""
-    if term in bag:
-        return True
-    if len(term) < 5 or not term.isalpha():
-        return False
-    budget = 1 if len(term) <= 6 else 2
-    return any(
-        t[:1] == term[:1] and abs(len(t) - len(term)) <= budget and Levenshtein.distance(t, term) <= budget
-        for t in bag
-    )
-
-
 def numbers_in(text: str) -> set[str]:
     """Numbers a text states, normalised ("1,000" -> "1000", "five" -> "5")."""
     out = set()
@@ -111,7 +64,7 @@ def numbers_in(text: str) -> set[str]:
         if re.fullmatch(r"\d{1,3}(?:[.,]\d{3})+", n):
             n = re.sub(r"[.,]", "", n)
         out.add(n.replace(",", "."))
-    out.update(_NUMBER_WORDS[w] for w in words(text) if w in _NUMBER_WORDS)
+    out.update(NUMBER_WORDS[w] for w in words(text) if w in NUMBER_WORDS)
     return out
 
 
@@ -120,7 +73,7 @@ def names_in(sentence: str) -> list[str]:
     out = []
     for m in _CAPITALISED.finditer(fold(sentence)):
         for w in words(m.group(0)):
-            if w not in STOPWORDS and w not in QUESTION_WORDS and w not in _NUMBER_WORDS:
+            if w not in STOPWORDS and w not in QUESTION_WORDS and w not in NUMBER_WORDS:
                 out.append(w)
     return list(dict.fromkeys(out))
 
@@ -137,12 +90,12 @@ def _bag(texts: Iterable[str]) -> set[str]:
 def _terms(sentence: str) -> set[str]:
     """Content terms that overlap is measured on; numbers are checked on their own."""
     return {
-        stem(w) for w in words(sentence) if w not in STOPWORDS and w not in _NUMBER_WORDS and not w.isdigit()
+        stem(w) for w in words(sentence) if w not in STOPWORDS and w not in NUMBER_WORDS and not w.isdigit()
     }
 
 
 def _term_in(term: str, bag: set[str]) -> bool:
-    return _fuzzy_in(term, bag) or any(a in bag for a in _ALIASES.get(term, ()))
+    return matches_spelling(term, bag) or any(a in bag for a in _ALIASES.get(term, ()))
 
 
 def _has_negation(text: str) -> bool:
@@ -178,7 +131,7 @@ def check_sentence(sentence: str, sources: Sequence[str], context: Sequence[str]
     if missing_numbers:
         return Verdict(sentence, False, f"number {missing_numbers[0]} is not in the cited paragraphs")
     for name in names_in(sentence):
-        if not (_term_in(name, names_bag) or _fuzzy_in(stem(name), names_bag)):
+        if not (_term_in(name, names_bag) or matches_spelling(stem(name), names_bag)):
             return Verdict(sentence, False, f"name {name!r} is not in the cited paragraphs")
     if _has_negation(sentence) and not any(_has_negation(s) for s in sources):
         return Verdict(sentence, False, "negates what the cited paragraphs say")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -59,8 +58,7 @@ def test_targets_are_judged_from_the_figures() -> None:
 @pytest.mark.slow
 def test_quick_bench_on_the_seeds_writes_every_figure(tmp_path: Path, model_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("RAG_MODEL_DIR", str(model_dir))
-    args = argparse.Namespace(out=str(tmp_path / "out"), quick=True, corpus=None, index=None)
-    assert bench.main(args) == 0
+    assert bench.main(["--out", str(tmp_path / "out"), "--quick"]) == 0
     (report_path,) = (tmp_path / "out").glob("*-quick.json")
     report = json.loads(report_path.read_text())
     seeds = report["results"]["seeds"]

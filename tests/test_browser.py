@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from fake_openai import free_port
 
 from rag.engine import Engine
-from rag.schema import Answer, Citation
+from rag.schema import Answer, Citation, IndexStatus, Passage
 from ui.app import build_app, launch
 
 pytestmark = pytest.mark.browser
@@ -137,16 +136,18 @@ class HostileEngine(Engine):
     def __init__(self, settings: Any, evil: str) -> None:
         super().__init__(settings)
         self.evil = evil
-        self.index = SimpleNamespace(  # type: ignore[assignment]
-            open_for_reading=lambda: None,
-            article_rows=lambda article_id: [
-                SimpleNamespace(n=1, text=self.evil, title=self.evil, url="javascript:window.__pwned=5"),
-                SimpleNamespace(n=2, text="The quote. " + self.evil, title="", url=""),
-            ],
-        )
+
+    def open_index(self) -> None:
+        pass
+
+    def article(self, article_id: str) -> list[Passage]:
+        return [
+            Passage("bad#p1", "bad", 1, self.evil, self.evil, 0.0, 1, "javascript:window.__pwned=5"),
+            Passage("bad#p2", "bad", 2, "", "The quote. " + self.evil, 0.0, 2, ""),
+        ]
 
     def status(self) -> Any:
-        return SimpleNamespace(articles=1, paragraphs=2, complete=True, updated_at="", writer_active=False)
+        return IndexStatus(articles=1, paragraphs=2, complete=True, updated_at="", writer_active=False)
 
     def ask_stream(self, question: str, **kwargs: Any) -> Iterator[str | Answer]:
         c = Citation(

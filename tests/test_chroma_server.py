@@ -139,7 +139,7 @@ def test_server_mode_answers_like_embedded_and_survives_a_restart(
     assert (first.articles, first.added) == (5, first.paragraphs)
     assert 0 < first.embedded <= first.paragraphs
     assert not (tmp_path / "index" / "chroma").exists()  # vectors went to the server, not index_dir
-    assert engine.index.count() == first.paragraphs
+    assert engine._index.count() == first.paragraphs
     assert (chroma_server.path / "chroma.sqlite3").exists()
 
     assert diff(answers(engine, qs), expected) == []
@@ -266,11 +266,11 @@ def test_prune_on_a_server_deletes_only_this_folder_s_other_settings_index(
     client.create_collection("paragraphs-0123456789", embedding_function=None)
     client.create_collection("someone-elses", embedding_function=None)
 
-    assert current.other_indexes() == [old.index.fingerprint]  # the server is never scanned
+    assert current.other_indexes() == [old._index.fingerprint]  # the server is never scanned
     pruned, _ = current.prune_other_indexes()
 
-    assert pruned == [old.index.fingerprint]
+    assert pruned == [old._index.fingerprint]
     names = {c.name for c in client.list_collections()}
-    assert names == {current.index.collection_name, "paragraphs-0123456789", "someone-elses"}
-    assert not any(old.index.fingerprint in p.name for p in index_dir.iterdir())
+    assert names == {current._index.collection_name, "paragraphs-0123456789", "someone-elses"}
+    assert not any(old._index.fingerprint in p.name for p in index_dir.iterdir())
     assert not current.ask("Who is Steve Witkoff?", llm=False).abstained

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import tomllib
 
 import pytest
 
-import rag.engine
 from eval.run import THRESHOLDS, check_gate, evaluate, main
+from rag.citations import CitationKeys
+from rag.extractive import Evidence, ExtractiveAnswerer
 from rag.schema import Answer, Citation
 
 
@@ -25,24 +25,18 @@ def test_eval_passes_the_gate(seeds_engine) -> None:  # type: ignore[no-untyped-
 def test_gate_fails_when_answerer_always_cites_the_first_paragraph(
     seeds_engine, monkeypatch, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    def first_paragraph(question, retrieved, idf, known, keys=None, tuning=None):  # type: ignore[no-untyped-def]
-        p = retrieved.passages[0]
+    def first_paragraph(self: ExtractiveAnswerer, evidence: Evidence, keys: CitationKeys) -> Answer:
+        passages = tuple(evidence.retrieved.passages)
+        p = passages[0]
         cite = Citation(1, p.paragraph_id, p.article_id, p.title, p.text, p.n)
-        return Answer(question, p.text + " [1]", False, citations=(cite,), passages=tuple(retrieved.passages))
+        return Answer(evidence.question, p.text + " [1]", False, citations=(cite,), passages=passages)
 
-    monkeypatch.setattr(rag.engine, "answer_extractive", first_paragraph)
+    monkeypatch.setattr(ExtractiveAnswerer, "compose", first_paragraph)
     result = evaluate(seeds_engine, progress=False)
     failures = check_gate(result["overall"], tomllib.loads(THRESHOLDS.read_text())["extractive"])
     assert any("abstention_accuracy" in f for f in failures)
     # The same through the command's entry point: exit code 1, results still written.
     monkeypatch.setenv("RAG_MODEL_DIR", str(seeds_engine.settings.model_dir))
-    args = argparse.Namespace(
-        corpus=seeds_engine.settings.corpus,
-        index=str(seeds_engine.settings.index_dir),
-        gold=None,
-        out=str(tmp_path),
-        k=None,
-        no_gate=False,
-    )
-    assert main(args) == 1
+    argv = ["--corpus", seeds_engine.settings.corpus, "--index", str(seeds_engine.settings.index_dir)]
+    assert main([*argv, "--out", str(tmp_path)]) == 1
     assert len(list(tmp_path.glob("*.json"))) == 1 and len(list(tmp_path.glob("*.png"))) == 1

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import rag
-from rag import writing
 from rag.embedding import OnnxEncoder, ensure_onnx_model
 from rag.errors import IndexBusyError, IndexIncompleteError, IndexMissingError
+from rag.index import plan, writing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_ingest_then_reingest_embeds_nothing(engine: rag.Engine) -> None:
     second = engine.ingest(progress=False)
     assert (second.added, second.updated, second.unchanged, second.removed) == (0, 0, 79, 0)
     assert len(engine.encoder.embedded) == embedded  # type: ignore[attr-defined]
-    assert engine.index.count() == 79 and engine.index.bm25_count() == 79
+    assert engine._index.count() == 79 and engine._index.bm25_count() == 79
     assert "0 added" in second.summary()
 
 
@@ -63,13 +63,13 @@ def test_text_repeated_across_write_batches_is_embedded_once(
     wire = (corpus / "001_15444799d16b97f2.txt").read_text(encoding="utf-8")
     for name in ("wire-a", "wire-b"):
         (corpus / f"{name}.txt").write_text(wire.replace("\n", "\n\n", 1) + "\nFiled by " + name + ".\n")
-    monkeypatch.setattr("rag.writing.WRITE_BATCH", 7)
+    monkeypatch.setattr("rag.index.writing.WRITE_BATCH", 7)
     report = engine.ingest(progress=False)
     texts = engine.encoder.embedded  # type: ignore[attr-defined]
     assert len(texts) == len(set(texts)) == report.embedded < report.paragraphs
-    assert engine.index.count() == report.paragraphs == engine.index.bm25_count()
-    rows = engine.index.rows.get(sorted(engine.index.rows.ids()))
-    chroma = engine.index._store().get(ids=sorted(rows), include=["embeddings"])
+    assert engine._index.count() == report.paragraphs == engine._index.bm25_count()
+    rows = engine._index.rows.get(sorted(engine._index.rows.ids()))
+    chroma = engine._index._store().get(ids=sorted(rows), include=["embeddings"])
     in_chroma = dict(zip(chroma["ids"], chroma["embeddings"], strict=True))
     by_text: dict[str, list[object]] = {}
     for rid, (_, text, vec, _) in rows.items():
@@ -92,7 +92,7 @@ def test_edited_article_reembeds_only_changed_paragraphs(engine: rag.Engine, cor
     assert (
         len(new) == 1 and "nearly six hours" in new[0]
     )  # later offsets moved: rows rewritten, not re-embedded
-    assert engine.index.count() == 79  # the old version of the paragraph is gone
+    assert engine._index.count() == 79  # the old version of the paragraph is gone
     top = engine.retrieve("How long did the Kremlin meeting last?", k=3)
     assert any("six hours" in p.text for p in top)
     assert not any("five hours" in p.text and p.article_id.startswith("003") for p in top)
@@ -103,7 +103,7 @@ def test_deleted_article_is_removed(engine: rag.Engine, corpus: Path) -> None:
     (corpus / "002_33a30cdbeddf286c.txt").unlink()
     report = engine.ingest(progress=False)
     assert report.removed == 21 and report.articles == 4
-    assert engine.index.count() == 58 and engine.index.bm25_count() == 58
+    assert engine._index.count() == 58 and engine._index.bm25_count() == 58
     hits = engine.retrieve("Kiril Dimitriev Harvard Goldman Sachs", k=10)
     assert all(not p.article_id.startswith("002") for p in hits)
 
@@ -160,10 +160,10 @@ def test_interrupted_ingest_is_reported_then_repaired(
         fresh.ask("Who co-owns the Faena hotel?")
     report = fresh.ingest(progress=False)
     assert report.unchanged == 20  # the batch written before the crash is kept, not re-embedded
-    assert fresh.index.count() == report.paragraphs == fresh.index.bm25_count()
+    assert fresh._index.count() == report.paragraphs == fresh._index.bm25_count()
     assert not fresh.ask("Who co-owns the Faena hotel?").abstained
     # The original index (other fingerprint) was never disturbed.
-    assert engine.index.status().complete  # type: ignore[union-attr]
+    assert engine._index.status().complete  # type: ignore[union-attr]
 
 
 def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
@@ -179,7 +179,7 @@ def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
         model_dir=engine.settings.model_dir,
         min_paragraph_words=2,
     )
-    real_write, real_embed = other.index._store_rows, writing.build_rows
+    real_write, real_embed = other._index._store_rows, writing.build_rows
     calls = {"writes": 0, "batches": 0}
 
     def count_batches(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -193,23 +193,23 @@ def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
         return real_write(*args, **kwargs)
 
     monkeypatch.setattr(writing, "build_rows", count_batches)
-    other.index._store_rows = fail_second_write  # type: ignore[method-assign]
+    other._index._store_rows = fail_second_write  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="disk full"):
         other.ingest(progress=False)
     assert calls["batches"] == 3  # it stopped at the next batch, not at the end of the corpus
-    assert not other.index.status().complete  # type: ignore[union-attr]
+    assert not other._index.status().complete  # type: ignore[union-attr]
     report = other.ingest(progress=False)
     assert report.unchanged == 20  # the first batch was written before the failure
-    assert other.index.count() == report.paragraphs == other.index.bm25_count()
+    assert other._index.count() == report.paragraphs == other._index.bm25_count()
 
 
 def test_chroma_holds_vectors_and_filter_fields_and_the_text_lives_beside_it(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
-    got = engine.index._store().get(include=["documents", "metadatas"])
+    got = engine._index._store().get(include=["documents", "metadatas"])
     assert len(got["ids"]) == 79
     assert all(doc is None for doc in got["documents"])  # no text: Chroma builds no full-text index
     assert all(set(meta) == {"article_id", "date"} for meta in got["metadatas"])
-    assert engine.index.rows.ids() == set(got["ids"])
+    assert engine._index.rows.ids() == set(got["ids"])
     answer = engine.ask("Who co-owns the Faena hotel?", llm=False)
     assert "Blavatnik" in answer.text and all(c.text for c in answer.citations)
 
@@ -218,22 +218,22 @@ def test_new_collections_get_our_hnsw_settings_and_older_ones_keep_theirs(
     engine: rag.Engine, corpus: Path, tmp_path: Path, model_dir: Path
 ) -> None:
     engine.ingest(progress=False)
-    hnsw = engine.index._store().configuration["hnsw"]
+    hnsw = engine._index._store().configuration["hnsw"]
     assert (hnsw["ef_construction"], hnsw["ef_search"]) == (50, 200)
     # An index made before (Chroma's defaults) opens, syncs and answers without a rebuild.
     older = rag.open(corpus=corpus, index_dir=tmp_path / "older", model_dir=model_dir)
-    older.index._client().get_or_create_collection(
-        older.index.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    older._index._client().get_or_create_collection(
+        older._index.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
     )
     assert older.ingest(progress=False).added == 79
-    assert older.index._store().configuration["hnsw"]["ef_construction"] == 100
+    assert older._index._store().configuration["hnsw"]["ef_construction"] == 100
     assert "Blavatnik" in older.ask("Who co-owns the Faena hotel?", llm=False).text
 
 
 def test_a_lost_paragraph_file_is_reported_then_restored(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
-    engine.index.rows.close()
-    for f in engine.index.rows.path.parent.glob(engine.index.rows.path.name + "*"):
+    engine._index.rows.close()
+    for f in engine._index.rows.path.parent.glob(engine._index.rows.path.name + "*"):
         f.unlink()
     fresh = rag.open(
         corpus=engine.settings.corpus,
@@ -243,14 +243,14 @@ def test_a_lost_paragraph_file_is_reported_then_restored(engine: rag.Engine) -> 
     with pytest.raises(IndexIncompleteError, match="rag ingest"):
         fresh.ask("Who co-owns the Faena hotel?")
     report = fresh.ingest(progress=False)
-    assert report.paragraphs == 79 and fresh.index.count() == 79 == len(fresh.index.rows.ids())
+    assert report.paragraphs == 79 and fresh._index.count() == 79 == len(fresh._index.rows.ids())
     assert "Blavatnik" in fresh.ask("Who co-owns the Faena hotel?", llm=False).text
 
 
 def test_second_writer_is_refused(engine: rag.Engine) -> None:
     engine.ingest(progress=False)
-    with engine.index._writer_lock():
-        assert engine.index.writer_active()
+    with engine._index._writer_lock():
+        assert engine._index.writer_active()
         with pytest.raises(IndexBusyError, match="wait for it to finish"):
             engine.ingest(progress=False)
         # Readers keep answering while a writer holds the lock.
@@ -261,7 +261,7 @@ def test_a_writer_finishing_while_a_reader_opens_is_not_taken_for_a_crash(
     engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine.ingest(progress=False)
-    index = engine.index
+    index = engine._index
     committed = index._read_state()
     index._write_state(**{**committed, "complete": False})  # a writer is mid-ingest ...
     index._keywords.unload()
@@ -286,7 +286,7 @@ def test_a_snapshot_swapped_in_while_a_reader_loads_it_is_read_again(
     import os
 
     engine.ingest(progress=False)
-    index = engine.index
+    index = engine._index
     ids = index._bm25_dir / "ids.json"
     real = index._load_snapshot
     calls: list[str] = []
@@ -329,17 +329,17 @@ def test_prune_deletes_the_indexes_of_other_settings_and_keeps_the_current_one(
     old.ingest(progress=False)
     current = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir)
     current.ingest(progress=False)
-    assert old.index.fingerprint != current.index.fingerprint
-    assert current.other_indexes() == [old.index.fingerprint]
+    assert old._index.fingerprint != current._index.fingerprint
+    assert current.other_indexes() == [old._index.fingerprint]
     chroma = index_dir / "chroma"
     hnsw_dirs = {p.name for p in chroma.iterdir() if p.is_dir()}
     assert len(hnsw_dirs) == 2
 
     pruned, freed = current.prune_other_indexes()
 
-    assert pruned == [old.index.fingerprint] and freed > 0
+    assert pruned == [old._index.fingerprint] and freed > 0
     assert current.other_indexes() == []
-    assert not any(old.index.fingerprint in p.name for p in index_dir.iterdir())
+    assert not any(old._index.fingerprint in p.name for p in index_dir.iterdir())
     assert len({p.name for p in chroma.iterdir() if p.is_dir()}) == 1  # the old HNSW files are gone too
     answer = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir).ask(
         "Who is Steve Witkoff?", llm=False
@@ -390,14 +390,14 @@ def test_the_encoder_process_gives_the_vectors_of_the_encoder_in_line(
     assert len(started) == 1 and report.embedded == report.paragraphs == 79
     in_line = engine.ingest(progress=False)
     assert len(started) == 1 and in_line.embedded == len(engine.encoder.embedded) == 79  # type: ignore[attr-defined]
-    a = moved.index.rows.get(sorted(moved.index.rows.ids()))
-    b = engine.index.rows.get(sorted(engine.index.rows.ids()))
+    a = moved._index.rows.get(sorted(moved._index.rows.ids()))
+    b = engine._index.rows.get(sorted(engine._index.rows.ids()))
     assert a.keys() == b.keys() and len(a) == 79
     for rid, (meta, text, vec, svec) in a.items():
         assert (meta, text) == b[rid][:2]
         assert np.allclose(np.frombuffer(vec, np.float32), np.frombuffer(b[rid][2], np.float32), atol=1e-5)
         assert np.allclose(np.frombuffer(svec, np.float16), np.frombuffer(b[rid][3], np.float16), atol=2e-3)
-    chroma = moved.index._store().get(ids=sorted(a), include=["embeddings"])
+    chroma = moved._index._store().get(ids=sorted(a), include=["embeddings"])
     for rid, emb in zip(chroma["ids"], chroma["embeddings"], strict=True):
         assert np.allclose(emb, np.frombuffer(a[rid][2], np.float32), atol=1e-6)
     question = "Who co-owns the Faena hotel?"
@@ -423,12 +423,12 @@ def test_a_failing_encoder_process_is_one_clear_error_and_the_next_ingest_repair
         engine.ingest(progress=False)
     message = str(err.value)
     assert "\n" not in message and "encoder process failed at step 0" in message and "broken.onnx" in message
-    assert not engine.index.status().complete  # type: ignore[union-attr]
+    assert not engine._index.status().complete  # type: ignore[union-attr]
     assert not list((tmp_path / "tmp").iterdir())  # its files are gone with it
     assert not list((tmp_path / "index").glob(".bm25-*"))  # and the BM25 build of the failed ingest
     monkeypatch.setattr(writing, "movable_spec", real_spec)
     report = engine.ingest(progress=False)
-    assert report.paragraphs == engine.index.count() == engine.index.bm25_count() == 79
+    assert report.paragraphs == engine._index.count() == engine._index.bm25_count() == 79
     assert engine.status().complete  # type: ignore[union-attr]
 
 
@@ -440,14 +440,14 @@ def test_an_interrupted_ingest_stops_splitting_bm25_terms_and_leaves_no_build(
     import threading
     from concurrent.futures import CancelledError
 
-    from rag.keywords import KeywordSnapshot
+    from rag.index.keywords import KeywordSnapshot
     from rag.schema import Article, Paragraph
 
     article = Article(article_id="a1", title="Rates", text="", source="wire")
     paragraphs = [
         Paragraph(f"a1#p{n}", "a1", n, f"Dispatch {n} on interest rates.", 0, 9) for n in range(6000)
     ]
-    wanted = {writing.row_id(article, p): (article, p) for p in paragraphs}
+    wanted = {plan.row_id(article, p): (article, p) for p in paragraphs}
     stop = threading.Event()
     split = {"n": 0}
     real = writing.content_terms

@@ -93,11 +93,13 @@ def test_seed_questions_end_to_end_show_only_verified_sentences(
         assert_shown_text_is_verified(a)
     failed = [a for a in answers if any("language model failed" in n for n in a.notices)]
     assert not failed, [a.notices for a in failed]  # the server answered every time
-    # Every reply reached the verifier: it was used, or its sentences were judged and listed. (Whether
-    # any of six replies of a 135M model survives is luck; the gold-set run below counts them.)
+    # Every reply reached the verifier. What must not happen is an extractive fallback with nothing
+    # judged (a reply the parser found no cited sentence in); which replies of a 135M model survive
+    # verification is luck, and the gold-set run below counts them.
     for a in answers:
-        assert a.mode == "llm" or a.unsupported, (a.question, a.notices)
-    assert engine.llm_answerer.client.response_format in ("json_schema", "json_object")
+        assert not (a.mode == "extractive" and not a.unsupported), (a.question, a.notices)
+    # llama.cpp's server answers HTTP 500 to a json_schema request: the client stepped down once.
+    assert engine.llm_answerer.client.response_format == "json_object"
     report = [(a.mode, a.abstained, len(a.unsupported), a.text[:80]) for a in answers]
     print("\n".join(map(str, report)))
 

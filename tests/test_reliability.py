@@ -23,8 +23,8 @@ import rag
 from eval.run import load_gold
 from rag.corpus import load_articles, split_paragraphs
 from rag.errors import IndexIncompleteError, QuestionError
+from rag.index.writing import WRITE_BATCH
 from rag.sentences import split_sentences
-from rag.writing import WRITE_BATCH
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -362,7 +362,7 @@ def test_bad_files_are_reported_by_name_and_the_rest_ingested(tmp_path: Path, mo
     assert peak_mib < 4096
 
     engine = rag.open(corpus=corpus, index_dir=tmp_path / "index", model_dir=model_dir)
-    assert engine.index.count() == 5 and engine.index.bm25_count() == 5
+    assert engine._index.count() == 5 and engine._index.bm25_count() == 5
 
     answer = engine.ask("Who resigned as harbour master of Port Ellery?")
     assert not answer.abstained and "Ines Varga" in answer.text
@@ -374,7 +374,7 @@ def test_bad_files_are_reported_by_name_and_the_rest_ingested(tmp_path: Path, mo
     assert [c.article_id for c in answer.citations] == ["feed-3"]
 
     # The long paragraph is stored whole and embedded in windows, not cut at the model's 256 tokens.
-    (record,) = engine.index.article_rows("ledger")
+    (record,) = engine._index.article_rows("ledger")
     assert record.text == long_text
     assert record.sentence_spans[-1][1] == len(long_text)
     first_window = engine.encoder.encode_queries([long_text])[0]  # truncated to the first window
@@ -401,7 +401,7 @@ def test_killed_ingest_leaves_old_state_then_resumes(
 ) -> None:
     corpus, index_dir, reader = seeded
     before = {q: answer_key(reader.ask(q)) for q in GOLD_QUESTIONS}
-    old_rows = reader.index.count()
+    old_rows = reader._index.count()
     # Enough paragraphs for three write batches, so a kill after the first lands mid-ingest.
     added = write_seed_variants(corpus / "dispatches.jsonl", int(WRITE_BATCH * 2.5))
     total = expected_paragraphs(corpus)
@@ -422,7 +422,7 @@ def test_killed_ingest_leaves_old_state_then_resumes(
         q = GOLD_QUESTIONS[asked_during % len(GOLD_QUESTIONS)]
         assert answer_key(reader.ask(q)) == before[q]  # readers see the committed seeds only
         asked_during += 1
-    encoders = [pid for pid in _children(first.proc.pid) if b"rag.encoding_process" in _cmdline(pid)]
+    encoders = [pid for pid in _children(first.proc.pid) if b"rag.index.encoding_process" in _cmdline(pid)]
     assert len(encoders) == 1, "three write steps to embed: the encoder runs in a process of its own"
     os.kill(first.proc.pid, signal.SIGKILL)
     code, _, _ = first.finish()
@@ -433,14 +433,14 @@ def test_killed_ingest_leaves_old_state_then_resumes(
     while _alive(encoders[0]) and time.perf_counter() < deadline:
         time.sleep(0.1)
     assert not _alive(encoders[0]) and not list(tmpdir.glob("rag-encode-*"))
-    written = reader.index.count()
+    written = reader._index.count()
     assert old_rows < written < total, (old_rows, written, total)  # part-way, really
     print(
         f"\nkilled the ingest at {progress[0]}/{progress[1]} after {killed_at:.1f} s "
         f"({written - old_rows} new rows in Chroma; {asked_during} answers meanwhile)"
     )
 
-    status = reader.index.status()
+    status = reader._index.status()
     assert status is not None and not status.complete and not status.writer_active
     # Its BM25 snapshot, built beside the encoder, was never put in place: the next ingest removes it.
     assert list(index_dir.glob(".bm25-*.tmp"))
@@ -473,7 +473,7 @@ def test_killed_ingest_leaves_old_state_then_resumes(
     assert not list(index_dir.glob(".bm25-*"))
 
     after = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir)
-    assert after.index.count() == after.index.bm25_count() == total
+    assert after._index.count() == after._index.bm25_count() == total
     assert after.status().complete  # type: ignore[union-attr]
     # New and long-lived readers alike now read the finished index, filters included.
     for engine in (after, reader):
@@ -481,7 +481,7 @@ def test_killed_ingest_leaves_old_state_then_resumes(
         assert hits and {p.article_id for p in hits} == {"dispatch-0003"}
         dated = engine.retrieve(GOLD_QUESTIONS[0], k=5, date_from="2024-01-01")
         assert len(dated) == 5 and all(p.article_id.startswith("dispatch-") for p in dated)
-    assert reader.index.bm25_count() == total
+    assert reader._index.bm25_count() == total
 
 
 # -- two writers ------------------------------------------------------------------------------
@@ -503,7 +503,7 @@ def test_second_writer_exits_with_one_line_while_readers_answer(
     # Pause it while it holds the lock, so the second writer surely meets a running ingest.
     os.kill(writer.proc.pid, signal.SIGSTOP)
     try:
-        assert reader.index.writer_active()
+        assert reader._index.writer_active()
         started = time.perf_counter()
         second = run_cli(["ingest"], env, tmp_path)
         line = assert_one_line_error(second, "another `rag ingest`", f"pid {writer.proc.pid}", "wait for it")
@@ -520,14 +520,14 @@ def test_second_writer_exits_with_one_line_while_readers_answer(
     while writer.proc.poll() is None:
         q = GOLD_QUESTIONS[answered % len(GOLD_QUESTIONS)]
         answer = reader.ask(q)
-        if reader.index.bm25_count() == 79:  # still the old snapshot: exactly the old answers
+        if reader._index.bm25_count() == 79:  # still the old snapshot: exactly the old answers
             assert answer_key(answer) == before[q]
         else:  # the writer committed; answers come from the new snapshot, and only from it
             assert {c.paragraph_id for c in answer.citations} <= {p.paragraph_id for p in answer.passages}
         # A filter that matches only rows being written sees none of them until they are committed.
         dated = reader.retrieve(q, k=3, date_from="2024-01-01")
         assert all(p.article_id.startswith("dispatch-") for p in dated)
-        assert not dated or reader.index.bm25_count() == total
+        assert not dated or reader._index.bm25_count() == total
         answered += 1
     code, stdout, stderr = writer.finish()
     assert code == 0, stderr
@@ -536,9 +536,9 @@ def test_second_writer_exits_with_one_line_while_readers_answer(
     print(f"reader answered {answered} questions while the writer ran; writer: {stdout.strip()}")
 
     after = rag.open(corpus=corpus, index_dir=index_dir, model_dir=model_dir)
-    assert after.index.count() == after.index.bm25_count() == total
+    assert after._index.count() == after._index.bm25_count() == total
     # The reader that was open throughout now answers from the new index.
-    assert reader.index.bm25_count() == total
+    assert reader._index.bm25_count() == total
     assert len(reader.retrieve(GOLD_QUESTIONS[0], k=3, date_from="2024-01-01")) == 3
     again = run_cli(["ingest"], env, tmp_path)
     assert again.returncode == 0, again.stderr
@@ -576,18 +576,26 @@ def test_control_characters_inside_a_question_are_ignored(seeds_engine: rag.Engi
 
 @pytest.mark.parametrize(
     "question",
-    ["Кто такой Дмитриев?", "谁是德米特里耶夫？", "من هو ديميترييف؟", "Dmitriev 🤝 Witkoff?"],
-    ids=["cyrillic", "chinese", "arabic", "emoji"],
+    ["Кто такой Дмитриев?", "谁是德米特里耶夫？", "من هو ديميترييف؟"],
+    ids=["cyrillic", "chinese", "arabic"],
 )
-def test_non_latin_questions_answer_or_abstain_cleanly(seeds_engine: rag.Engine, question: str) -> None:
+def test_a_question_in_a_script_the_articles_do_not_use_abstains_with_a_reason(
+    seeds_engine: rag.Engine, question: str
+) -> None:
+    # The seeds are English: no word of these questions is in them, so nothing can be cited.
     answer = seeds_engine.ask(question)
     assert answer.question == question
-    if answer.abstained:
-        assert answer.abstain_reason and not answer.citations
-    else:
-        retrieved = {p.paragraph_id for p in answer.passages}
-        assert answer.citations and {c.paragraph_id for c in answer.citations} <= retrieved
+    assert answer.abstained and answer.abstain_reason.startswith("The articles do not")
+    assert not answer.citations
     json.dumps(answer.to_dict(), ensure_ascii=False)
+
+
+def test_an_emoji_between_names_does_not_stop_the_answer(seeds_engine: rag.Engine) -> None:
+    answer = seeds_engine.ask("Dmitriev 🤝 Witkoff?")
+    assert not answer.abstained
+    retrieved = {p.paragraph_id for p in answer.passages}
+    assert answer.citations and {c.paragraph_id for c in answer.citations} <= retrieved
+    assert "Dmitriev" in answer.text
 
 
 @pytest.fixture
@@ -623,7 +631,8 @@ def test_cli_non_latin_question_prints_an_answer_or_reason(
     assert "Traceback" not in out.stderr
     data = json.loads(out.stdout)
     assert data["question"] == question
-    assert data["abstain_reason"] if data["abstained"] else data["citations"]
+    assert data["abstained"] and data["abstain_reason"].startswith("The articles do not")
+    assert data["citations"] == []
 
 
 def test_cli_question_with_undecodable_bytes_is_answered(seeds_env: dict[str, str], tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from rag.schema import Answer, Citation, Passage
+from rag.schema import Answer, Citation, Passage, Timings
 from ui import render
 
 HOSTILE = (
@@ -211,7 +211,7 @@ def test_meta_line_counts_sources_and_time() -> None:
         citations=(c,),
         passages=(passage("a#p1"), passage("a#p2")),
         mode="llm",
-        timings_ms={"total": 1234.4},
+        timings_ms=Timings(total=1234.4),
     )
     assert render.meta_line(answer) == "LLM answer · 1 source · 2 passages searched · 1,234 ms"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from rag.places import place_aliases
-from rag.retrieve import Retrieved, SpellingVariants, merge, rrf
-from rag.schema import Passage
+from rag.retrieve import SpellingVariants, merge, rrf
+from rag.schema import Passage, Retrieved
 from rag.terms import stem
 
 

@@ -116,7 +116,7 @@ def test_open_article_scrolls_to_the_cited_paragraph(seeds_engine: Engine) -> No
     _, state, _ = turn(page, "And who did Steve Witkoff meet in Miami?")
     c = state.cited[state.current[0]]
     article, sources = page.open_article(state, c.paragraph_id, c.key)
-    rows = seeds_engine.index.article_rows(c.article_id)
+    rows = seeds_engine._index.article_rows(c.article_id)
     assert article.count('<p class="rag-para') == len(rows) > c.n
     assert f'<p class="rag-para rag-para-target" id="rag-para-{c.n}"' in article
     assert article.count("rag-para-target") == 1 and '<mark class="rag-quote">' in article

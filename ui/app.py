@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import sys
 import threading
@@ -25,7 +24,6 @@ EXAMPLES = [
     "Who accompanied Steve Witkoff to the talks with Putin in Moscow?",
     "Where did NATO foreign ministers meet?",
 ]
-MAX_FILTER_TITLES = 300  # above this many articles the filter lists ids, not titles
 
 CSS = """
 .rag-question { white-space: normal; }
@@ -135,8 +133,7 @@ class ChatPage:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        params = inspect.signature(engine.ask).parameters
-        self.llm_available = bool(engine.settings.llm_configured) and "llm" in params
+        self.llm_available = bool(engine.settings.llm_configured)
         self._open_lock = threading.Lock()
         self._opened = False
 
@@ -147,7 +144,7 @@ class ChatPage:
             return
         with self._open_lock:
             if not self._opened:
-                self.engine.index.open_for_reading()
+                self.engine.open_index()
                 self._opened = True
 
     def mode_choices(self) -> list[tuple[str, str]]:
@@ -162,13 +159,11 @@ class ChatPage:
 
     def ask_kwargs(self, mode: str, k: float | None, articles: Sequence[str] | None) -> dict[str, Any]:
         """Keyword arguments for `Engine.ask_stream` from the settings area."""
-        kwargs: dict[str, Any] = {
+        return {
             "k": int(k) if k else None,
             "articles": list(articles) if articles else None,
+            "llm": mode == "llm" and self.llm_available,
         }
-        if "llm" in inspect.signature(self.engine.ask).parameters:
-            kwargs["llm"] = mode == "llm" and self.llm_available
-        return kwargs
 
     def respond(
         self,
@@ -248,7 +243,7 @@ class ChatPage:
             return render.empty_article_html(), self.sources(state)
         try:
             self.open_index()
-            rows = self.engine.index.article_rows(citation.article_id)
+            rows = self.engine.article(citation.article_id)
         except RagError as e:
             return render.error_html(str(e)), self.sources(state, citation.key)
         if not rows:
@@ -286,18 +281,7 @@ class ChatPage:
 
 def list_articles(engine: Engine) -> list[tuple[str, str]]:
     """(article_id, title) of every article in the committed index, in id order."""
-    lister = getattr(engine, "articles", None)
-    if callable(lister):
-        return [(str(a), str(t)) for a, t in lister()]
-    index = engine.index
-    ids = index.article_ids()
-    if len(ids) > MAX_FILTER_TITLES:
-        return [(a, a) for a in ids]
-    out = []
-    for aid in ids:
-        rows = index.article_rows(aid)
-        out.append((aid, rows[0].title if rows and rows[0].title else aid))
-    return out
+    return [(a.article_id, a.title) for a in engine.articles()]
 
 
 def printable(text: str) -> str:

@@ -6,31 +6,15 @@ import html
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from textwrap import shorten
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from rag.citations import MARKER
-from rag.schema import Answer, Citation, Passage
+from rag.schema import Answer, Citation, IndexStatus, Passage
 
 EMPTY_SOURCES = "Cited paragraphs appear here. Click a marker such as [1] in an answer to show its paragraph."
 NEAREST = 3  # paragraphs shown under an abstention
 ELLIPSIS = " \u2026"
 EMPTY_ARTICLE = "Open an article from a source card to read it whole, with the cited paragraph marked."
-
-
-class StatusLike(Protocol):
-    """What the status line needs from `Engine.status()` (an `IndexStatus`)."""
-
-    @property
-    def articles(self) -> int: ...
-    @property
-    def paragraphs(self) -> int: ...
-    @property
-    def complete(self) -> bool: ...
-    @property
-    def updated_at(self) -> str: ...
-    @property
-    def writer_active(self) -> bool: ...
 
 
 def escape(text: str) -> str:
@@ -175,7 +159,7 @@ def meta_line(answer: Answer) -> str:
         n = len(answer.citations)
         bits.append(f"{n} source{'s' if n != 1 else ''}")
     bits.append(f"{len(answer.passages)} passages searched")
-    total = answer.timings_ms.get("total")
+    total = answer.timings_ms.total
     if total is not None:
         bits.append(f"{total:,.0f} ms")
     return " · ".join(bits)
@@ -304,7 +288,7 @@ def empty_article_html() -> str:
     return f'<div class="rag-article rag-empty">{escape(EMPTY_ARTICLE)}</div>'
 
 
-def status_line(status: StatusLike | None, mode: str = "extractive") -> str:
+def status_line(status: IndexStatus | None, mode: str = "extractive") -> str:
     """Corpus size and index state in one line of plain text, e.g. for the page header."""
     if status is None:
         return "No index yet: it is built when the server starts (or run `rag ingest`)."
@@ -322,7 +306,7 @@ def status_line(status: StatusLike | None, mode: str = "extractive") -> str:
     )
 
 
-def status_html(status: StatusLike | None, mode: str = "extractive") -> str:
+def status_html(status: IndexStatus | None, mode: str = "extractive") -> str:
     """`status_line` as the page's status element."""
     ok = status is not None and status.complete and not status.writer_active
     return (

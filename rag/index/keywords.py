@@ -1,5 +1,4 @@
-"""The keyword side of an index: a BM25 snapshot of the committed paragraphs, written whole and
-swapped in by renaming, with each row's article and date for filtering."""
+"""The keyword side of an index: a BM25 snapshot of the committed rows, swapped in whole by renaming."""
 
 from __future__ import annotations
 
@@ -19,12 +18,14 @@ def date_int(iso: str) -> int:
 
 
 class KeywordSnapshot:
-    """One directory holding a BM25 index, the row id of each document, and its article and date."""
+    """One directory holding a BM25 index, the row id of each document, and its article and date
+    for filtering; written whole beside the old one and swapped in by renaming."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.ids: list[str] = []  # row id of each BM25 document
         self.articles: list[str] = []  # article ids, sorted; rows point into this list
+        self.article_info: list[tuple[str, ...]] = []  # (title, date, url, source) of each article
         self.vocabulary: dict[str, int] = {}  # stemmed term -> BM25 term id
         self._bm25: Any = None
         self._meta: dict[str, np.ndarray] = {}
@@ -56,6 +57,9 @@ class KeywordSnapshot:
             self._meta = {k: npz[k] for k in npz.files}
         self.ids = meta["ids"]
         self.articles = meta["articles"]
+        self.article_info = [
+            tuple(x) for x in meta.get("article_info") or [("", "", "", "")] * len(self.articles)
+        ]
         self.vocabulary = bm25.vocab_dict
         self._df = np.diff(np.asarray(bm25.scores["indptr"]))
         self._bm25 = bm25
@@ -67,6 +71,7 @@ class KeywordSnapshot:
         tokens: Sequence[list[str]],
         article_ids: Sequence[str],
         dates: Sequence[str],
+        article_info: dict[str, tuple[str, str, str, str]] | None = None,
     ) -> Path:
         """Build the snapshot of these documents beside `directory`; `install` puts it in place.
         The caller is the index's one writer: any other build found there was left by a crash."""
@@ -79,7 +84,17 @@ class KeywordSnapshot:
         retriever.save(str(tmp))
         articles = sorted(set(article_ids))
         at = {a: i for i, a in enumerate(articles)}
-        (tmp / "ids.json").write_text(json.dumps({"ids": list(ids), "articles": articles}))
+        info = article_info or {}
+        (tmp / "ids.json").write_text(
+            json.dumps(
+                {
+                    "ids": list(ids),
+                    "articles": articles,
+                    # (title, date, url, source) per article, for the article list without a row read
+                    "article_info": [list(info.get(a, ("", "", "", ""))) for a in articles],
+                }
+            )
+        )
         np.savez(
             tmp / "meta.npz",
             article=np.array([at[a] for a in article_ids], dtype=np.int32),
@@ -102,6 +117,12 @@ class KeywordSnapshot:
         """Remove builds of `directory`'s snapshot that were never put in place."""
         for tmp in directory.parent.glob(f".{directory.name}.*.tmp"):
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def paragraphs_per_article(self) -> list[int]:
+        """How many committed paragraphs each article of `articles` has."""
+        if not self.ids:
+            return [0] * len(self.articles)
+        return [int(c) for c in np.bincount(self._meta["article"], minlength=len(self.articles))]
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""

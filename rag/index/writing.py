@@ -1,17 +1,7 @@
-"""How an ingest writes its rows: in steps, encoded ahead of the writes, with the BM25 snapshot
-built beside them. rag.index decides what to write and owns the stores; this module only runs
-the pipeline it is handed, and never touches Chroma itself (`store_rows` does).
-
-A step's rows are written (side rows, then Chroma, whose HNSW inserts are most of the cost) on a
-writer thread while the next step is encoded, in a process of its own when there is much to
-embed (rag.encoding_process); one write is in flight at a time, so a failed write surfaces at the
-next step, in order. The BM25 snapshot needs the texts only: it is built on a thread of its own
-during the encoding and put in place once every row is written.
-"""
+"""How an ingest writes what it planned: in steps encoded ahead of the writes, the BM25 snapshot beside."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -24,44 +14,17 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import Encoder, movable_spec
-from rag.encoding_process import EncodingProcess
-from rag.keywords import KeywordSnapshot, date_int
-from rag.rowstore import RowStore
-from rag.schema import Article, Paragraph
+from rag.index.encoding_process import EncodingProcess
+from rag.index.keywords import KeywordSnapshot, date_int
+from rag.index.plan import Wanted, split_row_id
+from rag.index.rowstore import RowStore
 from rag.sentences import split_sentences
 from rag.terms import content_terms
 
-# Paragraphs embedded and written per step. A crash loses the step being written and those encoded
-# ahead of it (at most three, about 7 s of encoding).
-# 1024 rather than 256: a quarter of Chroma's add calls, each with a fixed cost, and of the
-# tokenizer's and encoder's per-call work (whole corpus, three back-to-back pairs: 225/252/216 s
-# against 243/280/234 s). Costs memory: the encoder's process peaks at about 0.7 GB on a step of the
-# longest paragraphs (1.2 GB before it pooled each model call's token states at once), the ingest
-# process itself at 0.8 GB.
+# Paragraphs per step: more is fewer fixed-cost calls, more memory and more lost to a crash (PERFORMANCE.md).
 WRITE_BATCH = 1024
 
-Wanted = dict[str, tuple[Article, Paragraph]]  # row id -> what the row holds
 Encoded = tuple[np.ndarray, list[np.ndarray]]  # a step's paragraph vectors and sentence vectors
-
-
-def row_id(article: Article, paragraph: Paragraph) -> str:
-    """`<paragraph_id>:<text hash>-<metadata hash>`: what is stored for a paragraph, as a key.
-
-    The text hash decides whether a paragraph must be embedded; a row whose metadata alone
-    changed (offsets, title, url) is rewritten with its old vectors, never re-embedded.
-    """
-    text = hashlib.sha1(paragraph.text.encode()).hexdigest()[:16]
-    meta = hashlib.sha1()
-    for part in (article.title, article.url, article.publish_date, article.source):
-        meta.update(part.encode() + b"\x00")
-    meta.update(f"{paragraph.n}:{paragraph.char_start}:{paragraph.char_end}".encode())
-    return f"{paragraph.paragraph_id}:{text}-{meta.hexdigest()[:8]}"
-
-
-def split_row_id(rid: str) -> tuple[str, str]:
-    """(paragraph_id, text hash) of a row id."""
-    pid, rest = rid.rsplit(":", 1)
-    return pid, rest.split("-", 1)[0]
 
 
 @dataclass
@@ -95,6 +58,13 @@ def write(
 ) -> int:
     """Write the rows `todo` (ids in `wanted`) and put the BM25 snapshot of all of `wanted` in
     place; returns how many texts were embedded.
+
+    A step's rows are written (side rows, then Chroma, whose HNSW inserts are most of the cost) on a
+    writer thread while the next step is encoded, in a process of its own when there is much to
+    embed (rag.index.encoding_process); one write is in flight at a time, so a failed write surfaces
+    at the next step, in order. The BM25 snapshot needs the texts only: it is built on a thread of
+    its own during the encoding and put in place once every row is written. The caller decides what
+    to write and owns the stores: this never touches Chroma itself (`store_rows` does).
 
     Args:
         todo: Row ids to write, in the order to write them (longest text first).
@@ -158,7 +128,7 @@ def _encode_ahead(
 ) -> Iterator[tuple[list[Step], Callable[[int], Encoded]]]:
     """The steps `planned`, and `encoded(i)`: step i's vectors. A local ONNX encoder with more than
     two steps' worth of `texts` to embed runs in a process of its own, ahead of the writes (see
-    rag.encoding_process), started first and given each step as it is planned; otherwise in line."""
+    rag.index.encoding_process), started first and given each step as it is planned; otherwise in line."""
     spec = movable_spec(encoder)
     if spec is None or texts <= 2 * WRITE_BATCH:
         steps = list(planned)
@@ -241,17 +211,19 @@ def _bm25_ahead(bm25_dir: Path, wanted: Wanted) -> Iterator[Future[Path]]:
 def _build_bm25(bm25_dir: Path, wanted: Wanted, stop: threading.Event) -> Path:
     """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors); raises
     CancelledError, having written nothing, if `stop` is set while the texts are split into terms
-    (3.5 s of the whole corpus's 5.5)."""
+    (most of the build's time)."""
     ids = list(wanted)
     terms: list[list[str]] = []
     for b in range(0, len(ids), 2048):
         if stop.is_set():
             raise CancelledError("the ingest stopped before the BM25 snapshot was built")
         terms += [content_terms(wanted[r][1].text) or ["\u2205"] for r in ids[b : b + 2048]]
+    articles = {a.article_id: a for a, _ in wanted.values()}
     return KeywordSnapshot.build(
         bm25_dir,
         ids,
         terms,
         [wanted[r][1].article_id for r in ids],
         [wanted[r][0].publish_date for r in ids],
+        {aid: (a.title, a.publish_date, a.url, a.source) for aid, a in articles.items()},
     )

@@ -1,22 +1,4 @@
-"""The ingest's encoder in a process of its own, working ahead of the writes.
-
-Chroma's `add` keeps the GIL for the whole call (its Rust binding does not release it), so an
-encoder in the writing process stalls whenever a write is in flight: it cannot start its next
-batch until the add returns. Measured on 6,144 paragraphs with adds of 1,024 rows running back to
-back beside it: the encoder took 97-101 s with the adds in a thread of its process, 15-16 s with the
-same adds in another process, 8 s alone. Here the encoder runs as `python -m
-rag.encoding_process` (a plain child, so a caller's script is never re-imported). It starts
-before the caller has planned its steps (its start-up overlaps the planning); the caller hands
-each step's texts over with `add()` as it plans them, the child encodes them in order, at most
-`ahead` steps before the caller has taken them, and leaves each step's vectors in a file; the
-caller reads them in order with `result(i)`.
-
-Protocol: steps are files in the child's folder (`<i>.pickle` in, `<i>.npz` out); the child reads
-"allowed" step counts from stdin (one integer per line) and writes "done <i>" or "error <message>"
-lines to stdout. End of input stops it: the caller closes it when it has taken every result, kills
-the child when it stops early, and a caller killed outright is noticed at the child's next read or
-report (end of input, broken pipe). Either way the child removes its files and exits.
-"""
+"""The ingest's encoder in a process of its own, working ahead of the writes (both ends of its protocol)."""
 
 from __future__ import annotations
 
@@ -42,7 +24,24 @@ from rag.errors import EmbeddingError
 
 class EncodingProcess:
     """Encodes the steps given to `add` in a child process built from `spec` (an OnnxEncoder's),
-    ahead of the caller."""
+    ahead of the caller.
+
+    Chroma's `add` keeps the GIL for the whole call (its Rust binding does not release it), so an
+    encoder in the writing process stalls whenever a write is in flight (eval/PERFORMANCE.md). Here
+    the encoder runs as `python -m rag.index.encoding_process` (a plain child, so a caller's script
+    is never re-imported). It starts before the caller has planned its steps (its start-up overlaps
+    the planning); the caller hands each step's texts over with `add()` as it plans them, the child
+    encodes them in order, at most `ahead` steps before the caller has taken them, and leaves each
+    step's vectors in a file; the caller reads them in order with `result(i)`.
+
+    Protocol: steps are files in the child's folder (`<i>.pickle` in, `<i>.npz` out); the child
+    reads "allowed" step counts from stdin (one integer per line) and writes "done <i>" or
+    "error <message>" lines to stdout. End of input stops it: the caller closes it when it has taken
+    every result, kills the child when it stops early, and a caller killed outright is noticed at
+    the child's next read or report (end of input, broken pipe). Either way the child removes its
+    files and exits. The child must not be imported by the rag.index package itself: `python -m`
+    would then run a second copy of it.
+    """
 
     def __init__(self, spec: dict[str, Any], ahead: int = 2) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="rag-encode-"))
@@ -51,10 +50,9 @@ class EncodingProcess:
         self._granted = 0  # steps the child may encode
         self._next = 0  # the step result() gives next
         try:
-            # Started before the caller has its steps: the child's imports and model load overlap
-            # the caller's planning.
+            # Started before the caller has its steps: its imports and model load overlap the planning.
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.encoding_process", json.dumps(spec), str(self._dir)],
+                [sys.executable, "-m", "rag.index.encoding_process", json.dumps(spec), str(self._dir)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )

@@ -1,0 +1,294 @@
+"""The paragraph index: `ParagraphIndex` over Chroma, the paragraph file and the BM25 snapshot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.embedding import DIMENSION, Encoder
+from rag.errors import IndexIncompleteError
+from rag.index import snapshot
+from rag.index.keywords import KeywordSnapshot
+from rag.index.plan import plan_sync
+from rag.index.prune import delete_other_indexes, other_fingerprints
+from rag.index.records import RecordCache
+from rag.index.rowstore import RowStore
+from rag.index.state import now, read_state, write_state, writer_active, writer_lock
+from rag.index.store import COLLECTION_PREFIX, ChromaStore
+from rag.schema import Article, ArticleInfo, IndexStatus, Paragraph, Record, SyncReport
+
+if TYPE_CHECKING:
+    from rag.index.writing import Rows
+
+__all__ = ["ParagraphIndex"]
+
+
+class ParagraphIndex:
+    """The paragraphs of one corpus fingerprint: Chroma for vectors, SQLite for what a paragraph
+    says, a bm25s snapshot for words.
+
+    Chroma holds each row's vector and the fields filters need (article, date): no text, so it builds
+    no full-text index, and its writes stay small. A row's text, display fields, sentence spans and
+    sentence vectors live in `rows-<fingerprint>.sqlite` beside it (also with a Chroma server), written
+    before the Chroma row, so a row Chroma has is always readable. Rows are keyed
+    `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice and a changed
+    one is a new row. The BM25 snapshot (its id list) is the committed set: readers only see rows in
+    it, so a running or crashed ingest never shows a half-written corpus.
+
+    `sync` decides what an ingest writes (rag.index.plan); rag.index.writing runs the pipeline
+    that writes it.
+    """
+
+    def __init__(self, index_dir: Path, fingerprint: str, chroma_url: str | None = None) -> None:
+        self.index_dir = Path(index_dir)
+        self.fingerprint = fingerprint
+        self.chroma_url = chroma_url
+        self.collection_name = f"{COLLECTION_PREFIX}{fingerprint}"
+        self._state_path = self.index_dir / f"state-{fingerprint}.json"
+        self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
+        self._lock_path = self.index_dir / "ingest.lock"
+        self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
+        self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
+        self._keywords = KeywordSnapshot(self._bm25_dir)
+        self._committed: set[str] = set()
+        self._snapshot: snapshot.Stamp | None = None  # the stamp of the loaded snapshot
+        self._dim = 0
+        self._records = RecordCache(self.rows)
+
+    # -- stores, state, lock --------------------------------------------------------------
+
+    def _client(self) -> Any:
+        return self._chroma.client()
+
+    def _store(self) -> Any:
+        return self._chroma.collection()
+
+    def _read_state(self) -> dict[str, Any] | None:
+        return read_state(self._state_path)
+
+    def _write_state(self, **state: Any) -> None:
+        write_state(self._state_path, **state)
+
+    def _writer_lock(self) -> AbstractContextManager[None]:
+        return writer_lock(self._lock_path)
+
+    def writer_active(self) -> bool:
+        """True while another process holds the ingest lock."""
+        return writer_active(self._lock_path)
+
+    def record_corpus(self, signature: str, roots: list[str]) -> None:
+        """Remember which corpus files the committed index reflects."""
+        state = self._read_state() or {}
+        self._write_state(**{**state, "corpus_signature": signature, "corpus": roots})
+
+    def corpus_record(self) -> str:
+        """The corpus signature recorded by the last complete ingest ("" if none)."""
+        return str((self._read_state() or {}).get("corpus_signature", ""))
+
+    def status(self) -> IndexStatus | None:
+        """The committed state, or None when this index was never built."""
+        state = self._read_state()
+        return None if state is None else IndexStatus.of(state, self.writer_active())
+
+    # -- indexes built under other settings -------------------------------------------------
+
+    def other_fingerprints(self) -> list[str]:
+        """Indexes in this directory built under other settings (format version, model, paragraph
+        length): a settings change makes a new one beside the old, which stays until pruned."""
+        return other_fingerprints(self.index_dir, self.fingerprint, self._chroma)
+
+    def prune(self) -> tuple[list[str], int]:
+        """Delete the indexes of other settings (their Chroma collections and files); returns their
+        fingerprints and the bytes freed in the index directory."""
+        with self._writer_lock():
+            return delete_other_indexes(self.index_dir, self.fingerprint, self._chroma)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def sync(
+        self,
+        corpus: Sequence[tuple[Article, Sequence[Paragraph]]],
+        encoder: Encoder,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncReport:
+        """Make the store hold exactly `corpus`: embed new texts, reuse known ones, drop the rest."""
+        # Imported here: `python -m rag.index.encoding_process` must not find itself imported by this package.
+        from rag.index import writing
+
+        started = time.perf_counter()
+        with self._writer_lock():
+            existing, side = self._stored_rows()
+            previous = self._read_state() or {}
+            self._write_state(**{**previous, "complete": False, "started_at": now()})
+            plan = plan_sync(corpus, existing)
+            if progress:
+                progress(0, len(plan.todo))
+            plan.report.embedded = writing.write(
+                plan.todo,
+                plan.wanted,
+                plan.known_text,
+                plan.fresh,
+                encoder,
+                self.rows,
+                self._store_rows,
+                self._bm25_dir,
+                progress,
+            )
+            self._chroma.delete(plan.stale)
+            # Side rows of dropped paragraphs, and any written just before a crash and no longer wanted.
+            self.rows.delete([rid for rid in side if rid not in plan.wanted])
+            self._write_state(
+                fingerprint=self.fingerprint,
+                complete=True,
+                articles=len(corpus),
+                paragraphs=len(plan.wanted),
+                dim=encoder.dim,
+                embedder=encoder.model_id,
+                updated_at=now(),
+            )
+        self._keywords.unload()  # reload the new snapshot on next query
+        plan.report.seconds = time.perf_counter() - started
+        return plan.report
+
+    def _stored_rows(self) -> tuple[set[str], set[str]]:
+        """The rows both Chroma and the paragraph file hold, and the paragraph file's row ids."""
+        # Asked before the index is marked incomplete: an unreachable server must not spoil a good index.
+        in_chroma = self._chroma.ids()
+        side = self.rows.ids()
+        # A Chroma row whose text is gone (its side file was deleted) is written again.
+        self._chroma.delete(sorted(in_chroma - side))
+        return in_chroma & side, side
+
+    def _store_rows(self, batch: list[str], rows: Rows) -> None:
+        self.rows.put(rows.side)  # first: a row Chroma has is always readable
+        self._chroma.add(batch, rows.embeddings, rows.metadatas)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _snapshot_stamp(self) -> snapshot.Stamp | None:
+        return self._keywords.stamp()
+
+    def open_for_reading(self) -> None:
+        """Load the committed BM25 snapshot; raise a clear error if there is none usable.
+
+        A snapshot committed since (by an ingest in another process) is picked up on the next call.
+        """
+        if self._keywords.loaded:
+            stamp = self._snapshot_stamp()
+            if stamp is None or stamp == self._snapshot:  # None: a writer is swapping it in right now
+                return
+            self._keywords.unload()
+            self._chroma.reopen()  # a new client, that sees the rows of the new snapshot
+        self._snapshot, state = snapshot.take(
+            self._keywords, self._load_snapshot, self._read_state, self.writer_active, self.index_dir
+        )
+        self._dim = int(state.get("dim", DIMENSION))
+        self._check_rows_file()
+        self._check_vectors()
+
+    def _load_snapshot(self) -> None:
+        self._keywords.load()
+        self._committed = set(self._keywords.ids)
+
+    def _check_rows_file(self) -> None:
+        """The paragraph file must be there, unless a writer is about to restore it."""
+        if not self.rows.path.exists() and not self.writer_active():
+            self._keywords.unload()
+            raise IndexIncompleteError(
+                f"the paragraph file {self.rows.path.name} of {self.index_dir} is missing; "
+                "run `rag ingest` to restore it"
+            )
+
+    def _check_vectors(self) -> None:
+        """Open the vector store; a server must still hold every committed row."""
+        self._store()
+        if self.chroma_url:
+            # The snapshot is here, the vectors there: a reset server must not pass for one finding nothing.
+            rows = self._chroma.count()
+            if rows < len(self._committed):
+                self._keywords.unload()
+                raise IndexIncompleteError(
+                    f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
+                    f"{len(self._committed)} paragraphs (was it reset?); run `rag ingest` to restore them"
+                )
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """BM25 term -> id, for fuzzy expansion of query terms."""
+        self.open_for_reading()
+        return self._keywords.vocabulary
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
+        self.open_for_reading()
+        return self._keywords.idf(term)
+
+    def bm25_search(
+        self,
+        terms: Sequence[str],
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> list[tuple[str, float]]:
+        """Top-k (row id, BM25 score) for stemmed `terms`, within the filters."""
+        self.open_for_reading()
+        return self._keywords.search(terms, k, article_ids, date_from, date_to)
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every article of the committed index, in id order, with its paragraph count."""
+        self.open_for_reading()
+        kw = self._keywords
+        counts = kw.paragraphs_per_article()
+        return [
+            ArticleInfo(aid, title or aid, date, url, source, counts[i])
+            for i, (aid, (title, date, url, source)) in enumerate(
+                zip(kw.articles, kw.article_info, strict=True)
+            )
+        ]
+
+    def article_ids(self) -> list[str]:
+        """Ids of the articles in the committed index, sorted."""
+        self.open_for_reading()
+        return list(self._keywords.articles)
+
+    def dense_search(
+        self,
+        vector: np.ndarray,
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+    ) -> list[tuple[str, float]]:
+        """Top-k (row id, cosine similarity) from Chroma, within the filters, committed rows only."""
+        self.open_for_reading()
+        n = min(k, len(self._committed))
+        if n == 0:
+            return []
+        hits = self._chroma.query(vector, n, article_ids, date_from, date_to)
+        return [(rid, similarity) for rid, similarity in hits if rid in self._committed]
+
+    def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
+        """The stored paragraphs for `row_ids` (missing ones are left out)."""
+        self.open_for_reading()
+        return self._records.fetch(row_ids, self._dim)
+
+    def article_rows(self, article_id: str) -> list[Record]:
+        """Every committed paragraph of one article, in order (for opening the whole article)."""
+        self.open_for_reading()
+        rows = self.fetch([r for r in self._chroma.ids_of_article(article_id) if r in self._committed])
+        return sorted(rows.values(), key=lambda r: r.n)
+
+    def count(self) -> int:
+        """Rows in the Chroma collection (committed or not)."""
+        return self._chroma.count()
+
+    def bm25_count(self) -> int:
+        """Documents in the committed BM25 snapshot."""
+        self.open_for_reading()
+        return len(self._keywords.ids)

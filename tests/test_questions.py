@@ -1,0 +1,131 @@
+"""The pure question rules (rag.questions): what a question asks for, its names, its verbs."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.questions import (
+    acronym,
+    analyse_question,
+    bridge_names,
+    describes_given,
+    full_name,
+    has_kind,
+    head_noun,
+    is_multi_hop,
+    kind_values,
+    names_a,
+    names_to_complete,
+    predicate_words,
+)
+from rag.terms import stem
+
+
+def test_question_shapes() -> None:
+    assert analyse_question("Who co-owns the Faena hotel?").kind == "person"
+    assert analyse_question("How many people were killed?").kind == "number"
+    assert analyse_question("When did the talks start?").kind == "date"
+    assert analyse_question("Why did the talks move to Miami?").kind == "other"
+    assert analyse_question("Which organization does Dmitriev head?").kind == "organization"
+    assert not has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
+    assert has_kind("person", "Talks held in Moscow between Witkoff and Putin.", {"putin"})
+    assert analyse_question("What fund does the man oversee?").kind == "organization"
+    assert analyse_question("Which company makes the 737 MAX 9?").kind == "company"
+    # A business often goes by one word; an organisation's name is "...Fund", "...Agency".
+    assert kind_values("company", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"}) == {stem("boeing")}
+    assert not has_kind("organization", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"})
+    assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
+    assert is_multi_hop("What fund does the man who estimated the losses oversee?")
+    assert not is_multi_hop("Who is Witkoff?")
+
+
+@pytest.mark.parametrize(
+    "question, verbs",
+    [
+        ("Who spoke on behalf of Russia in Miami?", ["spoke"]),
+        ("Who has visited Kyiv?", ["visited"]),
+        ("Who did Putin meet?", ["meet"]),
+        ("When will the EU stop importing Russian gas?", ["stop"]),
+        ("How much land did Russian troops grab in November?", ["grab"]),
+        ("Which European leader did Putin phone after the talks?", ["phone"]),
+        # Nouns are what a question is about: never taken for its verb.
+        ("How much does a night at the Faena hotel cost?", []),
+        ("Who is the U.S. ambassador to Russia?", []),
+        ("How many people attended the Kremlin dinner?", []),
+    ],
+)
+def test_the_verb_of_a_question_is_told_from_its_nouns(question: str, verbs: list[str]) -> None:
+    assert predicate_words(question) == verbs
+
+
+def test_initials_of_a_name() -> None:
+    assert acronym("European Union") == "eu"
+    assert acronym("Institute for the Study of War") == "isw"
+    assert acronym("Putin") == ""
+    assert acronym("Steve Witkoff") == ""  # two initials stand only for a body ("EU", "UN")
+
+
+def test_which_x_questions_know_the_noun_they_ask_for() -> None:
+    assert head_noun("Which newspaper reported on the session?") == stem("newspaper")
+    assert head_noun("What organization does he head?") == stem("organization")
+    assert head_noun("What is the capital of Australia?") is None
+    assert head_noun("Which of them spoke first?") is None
+    assert head_noun("Who reported it?") is None
+    terms = {stem("newspaper"), stem("report")}
+    assert names_a(
+        stem("newspaper"), "The session, as reported by the newspaper Kommersant, ran late.", terms
+    )
+    assert names_a(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", set())
+    # the noun alone, or beside a name the question already gives, is no answer
+    assert not names_a(stem("newspaper"), "A newspaper said the talks ran late.", terms)
+    assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkoff")})
+    assert not names_a(stem("billionaire"), "Witkoff is a billionaire.", {stem("witkof")})  # misspelt
+    # ...and such a sentence's noun describes the question's own man: it covers nothing asked
+    given = {stem("steve"), stem("witkof")}
+    mogul = "Dialogue with stakeholders, including billionaire property mogul Steve Witkoff."
+    assert describes_given(stem("billionaire"), mogul, given)
+    assert not describes_given(stem("billionaire"), "He has ties to Len Blavatnik, a billionaire.", given)
+    assert not describes_given(stem("billionaire"), "A billionaire said the talks ran late.", given)
+
+
+def test_a_second_hop_follows_the_new_name_not_the_question_s_own() -> None:
+    lead = "The main Russian negotiator, Kirill Dmitriev, has been discussing schemes with Steve Witkoff."
+    # "Steve" belongs to the name the question already gives; Kirill Dmitriev is the link.
+    assert bridge_names(lead, "Who is the negotiator who talks with Witkoff?") == ["kirill", "dmitriev"]
+
+
+@pytest.mark.parametrize(
+    ("surname", "text", "full"),
+    [
+        (
+            "Fesenko",
+            "which will be used by the Americans,\u201d noted Volodymyr Fesenko.",
+            "Volodymyr Fesenko",
+        ),
+        ("Dmitriev", "Putin\u2019s envoy Kirill Dmitriev has completed a round", "Kirill Dmitriev"),
+        ("Witkoff", "special envoy U.S. Steve Witkoff met", "Steve Witkoff"),
+        ("Putin", "President Putin said; Mr. Putin added", None),  # titles are no given names
+        ("Fesenko", "Separately, Fesenko warned against", None),
+    ],
+)
+def test_the_full_name_is_the_given_names_before_the_surname(
+    surname: str, text: str, full: str | None
+) -> None:
+    assert full_name(surname, text) == full
+
+
+def test_a_full_name_question_completes_the_one_word_names() -> None:
+    q = "What is the full name of the expert who warned against it?"
+    assert names_to_complete(q, "Separately, Fesenko warned against it, Kirill Dmitriev said.") == ["Fesenko"]
+    assert names_to_complete("What is Fesenko\u2019s first name?", "It was so, Fesenko said.") == ["Fesenko"]
+
+
+def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
+    sentence = "Putin's envoy Kirill Dmitriev met Steve Witkoff in Miami on 30 November, after 5 hours."
+    assert kind_values("person", sentence, {"putin", "witkoff", "steve"}) == {
+        stem("kirill"),
+        stem("dmitriev"),
+    }
+    assert kind_values("number", sentence, set()) == {"30", "5"}
+    assert "november" in kind_values("date", sentence, set())
+    assert kind_values("other", sentence, set()) == set()
