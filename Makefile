@@ -7,6 +7,7 @@ HASH     := $(shell cat pyproject.toml lock/*.txt .ci/llama-wheel | cksum | cut 
 STAMP    := $(VENV)/.installed-$(HASH)
 TESTSTAMP := $(VENV)/.installed-test-$(HASH)
 CHROMIUM := /usr/bin/chromium
+NEWS     := ../shared/corpora/news-2024q1.jsonl
 UV       := uv==0.13.9
 .PHONY: serve test install install-test llm lock test-latest chromium ingest eval bench lint clean
 
@@ -76,6 +77,8 @@ test: install-test chromium
 	$(BIN)/mypy rag
 	$(BIN)/pytest
 	$(BIN)/rag eval --corpus seeds --index .rag-eval
+	@if [ -f $(NEWS) ]; then $(BIN)/rag eval --set news --index .rag-news; \
+	  else echo "make: $(NEWS) is absent: the news eval is skipped (CI has it)"; fi
 
 eval: install
 	$(BIN)/rag eval
@@ -89,4 +92,4 @@ lint: install-test
 	$(BIN)/mypy rag
 
 clean:
-	rm -rf .rag .rag-eval eval/results
+	rm -rf .rag .rag-eval .rag-news eval/results

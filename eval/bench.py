@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench_report import check_targets, plot_latency, render
-from eval.bench_workers import RESULT_TAG
+from eval.bench_workers import FILTERS, RESULT_TAG
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -124,6 +124,23 @@ def _latency(passes: list[dict[str, list[float]]], key: str) -> dict[str, float]
         "p95_ms": median([percentile(p[key], 95) for p in passes]),
         "passes": len(passes),
     }
+
+
+def filter_latency(result: dict[str, Any]) -> dict[str, Any]:
+    """Per filter: the share of rows it keeps, warm dense-search and retrieve() p50/p95, and each
+    p50 over the unfiltered one's."""
+    out: dict[str, Any] = {}
+    for name, share in result["share"].items():
+        passes = [p[name] for p in result["passes"]]
+        out[name] = {"share": share, "dense": _latency(passes, "dense")}
+        if all("retrieve" in p for p in passes):
+            out[name]["retrieve"] = _latency(passes, "retrieve")
+    base = out.get("unfiltered", {})
+    for figures in out.values():
+        for key in ("dense", "retrieve"):
+            if key in figures and key in base:
+                figures[f"{key}_ratio"] = ratio(figures[key]["p50_ms"], base[key]["p50_ms"])
+    return {"k": result["k"], "article": result["article"], "by_filter": out}
 
 
 def _log(msg: str) -> None:
@@ -252,6 +269,12 @@ def bench_corpus(
         "peer retrieve": [round(x, 3) for p in run["result"]["passes"] for x in p["retrieve"]],
     }
     res["peer_query_rss_mib"] = run["rss_mib"]
+
+    _log(f"{name}: warm filtered retrieval ({len(FILTERS)} filters x {plan['passes']} passes)")
+    run = _worker(
+        "filters", {**base, "index": str(ours_dir), "questions": questions, "passes": plan["passes"]}, env
+    )
+    res["filters"] = filter_latency(run["result"])
 
     res["ratios"] = {
         "cold_start": ratio(res["cold_ask"]["seconds"], res["peer_cold"]["seconds"]),

@@ -15,6 +15,7 @@ TARGETS = {
     "ingest_vs_raw": 0.80,
     "ingest_full_s": 330.0,
     "query_rss_mib_full": 1024.0,
+    "filtered_ratio_full": 2.0,  # any filter's warm p50 over the unfiltered one's
 }
 
 
@@ -73,6 +74,22 @@ def check_targets(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bo
                 m <= t["query_rss_mib_full"],
             )
         )
+        for key, label in (("dense", "dense search"), ("retrieve", "retrieve()")):
+            ratios = {
+                name: f[f"{key}_ratio"]
+                for name, f in r.get("filters", {}).get("by_filter", {}).items()
+                if name != "unfiltered" and f.get(f"{key}_ratio") is not None
+            }
+            if ratios:
+                worst = max(ratios, key=lambda n: ratios[n])
+                limit = t["filtered_ratio_full"]
+                checks.append(
+                    (
+                        f"filtered {label} p50 <= {limit:.0f}x unfiltered (full)",
+                        f"{ratios[worst]:.2f}x at worst ({worst})",
+                        ratios[worst] <= limit,
+                    )
+                )
     return checks
 
 
@@ -147,6 +164,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         row("ingest time", lambda r: _f(r["ratios"]["ingest_time"], ".2f")),
         row("query RSS", lambda r: _f(r["ratios"]["query_rss"], ".2f")),
         "",
+    ]
+    lines += _filter_rows(results, head, sep)
+    lines += [
         "**Targets**",
         "",
         "| target | measured | met |",
@@ -155,6 +175,34 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     for target, measured, met in check_targets(results):
         lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
     return "\n".join(lines)
+
+
+def _filter_rows(results: dict[str, dict[str, Any]], head: str, sep: str) -> list[str]:
+    """The filtered-retrieval table: per filter, warm p50 / p95 and p50 over the unfiltered p50."""
+    names = [n for n in results if results[n].get("filters")]
+    if not names:
+        return []
+    filters = list(results[names[0]]["filters"]["by_filter"])
+
+    def cell(r: dict[str, Any] | None, name: str, key: str) -> str:
+        f = (r or {}).get("filters", {}).get("by_filter", {}).get(name, {})
+        if key not in f:
+            return "-"
+        lat, share = f[key], f["share"]
+        return f"{_f(lat['p50_ms'], '.2f')} / {_f(lat['p95_ms'], '.2f')} (x{_f(f.get(f'{key}_ratio'), '.2f')}; {share:.1%})"
+
+    lines = [
+        "**Filtered retrieval** (warm p50 / p95 ms; x: p50 over the unfiltered p50; the share of "
+        "rows the filter keeps)",
+        "",
+        head,
+        sep,
+    ]
+    for name in filters:
+        for key, label in (("dense", "dense search"), ("retrieve", "retrieve()")):
+            cells = " | ".join(cell(results.get(n), name, key) for n in results)
+            lines.append(f"| {name}: {label} | {cells} |")
+    return [*lines, ""]
 
 
 def plot_latency(results: dict[str, dict[str, Any]], path: Path) -> None:

@@ -16,6 +16,19 @@ from typing import Any
 
 RESULT_TAG = "BENCH-RESULT "
 
+# The filters whose warm dense retrieval is timed against the unfiltered one (worker_filters);
+# "one article" is filled in with the corpus's longest article. "up to 2021" keeps 44 % of the
+# whole corpus's rows, older than most questions' neighbours: the dearest share for either way of
+# searching (eval/PERFORMANCE.md, "Filtered dense search").
+FILTERS: dict[str, dict[str, Any]] = {
+    "unfiltered": {},
+    "month 2024-01": {"date_from": "2024-01-01", "date_to": "2024-01-31"},
+    "year 2019": {"date_from": "2019-01-01", "date_to": "2019-12-31"},
+    "one article": {"articles": []},
+    "as of 2024-01-15": {"as_of": "2024-01-15"},
+    "up to 2021": {"date_to": "2021-12-31"},
+}
+
 
 def encoder_flops(lengths: Sequence[int], hidden: int = 384, layers: int = 6, ffn: int = 1536) -> float:
     """Floating-point operations of a BERT-style encoder over sequences of these token lengths.
@@ -197,6 +210,58 @@ def worker_query(p: dict[str, Any]) -> None:
     _emit({"passes": passes})
 
 
+def _kept(article: Any, f: dict[str, Any]) -> bool:
+    """Whether a filter keeps this article's rows (as the index reads the filters)."""
+    date = article.publish_date
+    if f.get("articles") and article.article_id not in f["articles"]:
+        return False
+    if (f.get("date_from") or f.get("date_to")) and not date:
+        return False
+    if date and not f.get("date_from", "") <= date <= (f.get("date_to") or "9999"):
+        return False
+    return not (date and f.get("as_of") and date > f["as_of"])
+
+
+def worker_filters(p: dict[str, Any]) -> None:
+    """Warm latency of filtered retrieval per filter (`FILTERS`), `passes` times: the dense
+    search alone (the index's, with the retriever's candidate count, on the questions' vectors)
+    and Engine.retrieve(). Each pass times every filter over every question in turn."""
+    import inspect
+
+    import rag
+
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    questions: list[str] = p["questions"]
+    engine.retrieve(questions[0])  # loads the model, the snapshot and the HNSW index
+    index, k = engine.retriever.index, engine.retriever.candidates
+    vectors = engine.encoder.encode_queries(questions)
+    articles = engine.articles()
+    longest = max(articles, key=lambda a: a.paragraphs)
+    filters = {name: dict(f) for name, f in FILTERS.items()}
+    filters["one article"]["articles"] = [longest.article_id]
+    # Engine.retrieve takes an as-of date once the engine passes it on; until then it is timed alone.
+    takes_as_of = "as_of" in inspect.signature(engine.retrieve).parameters
+    total = sum(a.paragraphs for a in articles)
+    share = {n: sum(a.paragraphs for a in articles if _kept(a, f)) / total for n, f in filters.items()}
+
+    def dense(f: dict[str, Any], vector: Any) -> None:
+        index.dense_search(
+            vector, k, f.get("articles"), f.get("date_from", ""), f.get("date_to", ""), f.get("as_of", "")
+        )
+
+    for f in filters.values():  # warm-up: a filter's first search pages its rows' vectors in
+        dense(f, vectors[0])
+    passes = []
+    for _ in range(p["passes"]):
+        one: dict[str, dict[str, list[float]]] = {}
+        for name, f in filters.items():
+            one[name] = {"dense": [_timed(partial(dense, f, v)) for v in vectors]}
+            if "as_of" not in f or takes_as_of:
+                one[name]["retrieve"] = [_timed(partial(engine.retrieve, q, **f)) for q in questions]
+        passes.append(one)
+    _emit({"passes": passes, "share": share, "article": longest.article_id, "k": k})
+
+
 def worker_peer_ingest(p: dict[str, Any]) -> None:
     """The peer's ingest: load the articles, then VectorStoreIndex.from_documents over Chroma."""
     started = time.perf_counter()
@@ -235,6 +300,7 @@ WORKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "encode": worker_encode,
     "matmul": worker_matmul,
     "query": worker_query,
+    "filters": worker_filters,
     "peer-ingest": worker_peer_ingest,
     "peer-ask": worker_peer_ask,
     "peer-query": worker_peer_query,

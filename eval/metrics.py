@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 _FOLD = str.maketrans(
     {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u00a0": " "}
@@ -56,23 +56,33 @@ def quote_in(quote: str, paragraph_text: str) -> bool:
     return bool(q) and q in t
 
 
-def evidence_hits(paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]]) -> list[bool]:
+Articles = str | Collection[str]  # a paragraph's article id, or ids: its own and its copies
+
+
+def _of(article: str, articles: Articles) -> bool:
+    """`article` is the paragraph's article, or one of its syndicated copies folded into it."""
+    return article == articles if isinstance(articles, str) else article in articles
+
+
+def evidence_hits(
+    paragraphs: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]]
+) -> list[bool]:
     """For each retrieved (article_id, text), whether it holds one of the gold (article_id, quote)."""
-    return [any(a == ea and quote_in(q, t) for ea, q in evidence) for a, t in paragraphs]
+    return [any(_of(ea, a) and quote_in(q, t) for ea, q in evidence) for a, t in paragraphs]
 
 
 def evidence_recall(
-    paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]], k: int
+    paragraphs: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]], k: int
 ) -> float:
     """Share of gold quotes found in the top-k retrieved paragraphs."""
     if not evidence:
         return 0.0
     top = paragraphs[:k]
-    found = sum(any(a == ea and quote_in(q, t) for a, t in top) for ea, q in evidence)
+    found = sum(any(_of(ea, a) and quote_in(q, t) for a, t in top) for ea, q in evidence)
     return found / len(evidence)
 
 
-def reciprocal_rank(paragraphs: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]]) -> float:
+def reciprocal_rank(paragraphs: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]]) -> float:
     """1/rank of the first retrieved paragraph holding gold evidence (0 if none)."""
     for rank, hit in enumerate(evidence_hits(paragraphs, evidence), start=1):
         if hit:
@@ -86,14 +96,14 @@ def citation_validity(cited_ids: Iterable[str], retrieved_ids: Iterable[str]) ->
     return float(all(c in allowed for c in cited_ids))
 
 
-def citation_precision(cited: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]]) -> float:
+def citation_precision(cited: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]]) -> float:
     """Share of cited (article_id, text) paragraphs that hold gold evidence."""
     if not cited:
         return 0.0
     return sum(evidence_hits(cited, evidence)) / len(cited)
 
 
-def citation_recall(cited: Sequence[tuple[str, str]], evidence: Sequence[tuple[str, str]]) -> float:
+def citation_recall(cited: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]]) -> float:
     """1.0 when the citations include at least one paragraph holding gold evidence."""
     return float(any(evidence_hits(cited, evidence)))
 

@@ -17,6 +17,12 @@ from eval import metrics as m
 
 HERE = Path(__file__).resolve().parent
 GOLD = HERE / "gold.jsonl"
+NEWS_CORPUS = HERE.parent.parent / "shared" / "corpora" / "news-2024q1.jsonl"
+# The gold sets `rag eval --set` names: the questions, the corpus they are about, the gate's section.
+SETS = {
+    "seeds": (GOLD, None, ""),
+    "news": (HERE / "gold-news.jsonl", NEWS_CORPUS, "news"),
+}
 THRESHOLDS = HERE / "thresholds.toml"
 KS = (1, 3, 5)
 
@@ -31,6 +37,7 @@ class GoldItem:
     evidence: tuple[tuple[str, str], ...]  # (article_id, quote)
     type: str
     history: tuple[str, ...] = ()
+    as_of: str | None = None  # the date the question is asked (news sets); None: the engine's default
 
     @property
     def answerable(self) -> bool:
@@ -52,6 +59,7 @@ def load_gold(path: Path = GOLD) -> list[GoldItem]:
                 evidence=tuple((Path(e["file"]).stem, e["quote"]) for e in d.get("evidence", [])),
                 type=d["type"],
                 history=tuple(h["question"] for h in d.get("history", [])),
+                as_of=d.get("as_of"),
             )
         )
     return items
@@ -65,8 +73,11 @@ def _strip_markers(text: str) -> str:
 
 def score_item(item: GoldItem, answer: dict[str, Any]) -> dict[str, float | None]:
     """Metrics of one answer (`Answer.to_dict()`) against its gold item."""
-    retrieved = [(p["paragraph_id"].split("#")[0], p["text"]) for p in answer["passages"]]
-    cited = [(c["article_id"], c["text"]) for c in answer["citations"]]
+    # A passage stands for its syndicated copies too (`also_in`): the same paragraph, folded.
+    retrieved = [
+        ((p["paragraph_id"].split("#")[0], *p.get("also_in", ())), p["text"]) for p in answer["passages"]
+    ]
+    cited = [((c["article_id"], *c.get("also_in", ())), c["text"]) for c in answer["citations"]]
     text = "" if answer["abstained"] else _strip_markers(answer["text"])
     out: dict[str, float | None] = {
         "citation_validity": m.citation_validity(
@@ -122,8 +133,10 @@ def run_items(
         try:
             conversation = Conversation()
             for earlier in item.history:
-                engine.ask(earlier, k=k, conversation=conversation, llm=llm)
-            answer = engine.ask(item.question, k=k, conversation=conversation, llm=llm).to_dict()
+                engine.ask(earlier, k=k, conversation=conversation, llm=llm, as_of=item.as_of)
+            answer = engine.ask(
+                item.question, k=k, conversation=conversation, llm=llm, as_of=item.as_of
+            ).to_dict()
             record["answer"] = answer
             record["scores"] = score_item(item, answer)
         except Exception as e:  # one broken item must not hide the others' results
@@ -256,7 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--corpus", help="folder(s) or file(s) of articles (default: RAG_CORPUS or seeds)")
     p.add_argument("--index", help="index folder (default: RAG_INDEX_DIR or .rag)")
-    p.add_argument("--gold", default=None, help="gold set (default eval/gold.jsonl)")
+    p.add_argument(
+        "--set",
+        dest="gold_set",
+        choices=sorted(SETS),
+        default="seeds",
+        help="which gold set: seeds (eval/gold.jsonl over seeds/) or news (eval/gold-news.jsonl over "
+        "../shared/corpora/news-2024q1.jsonl, each question at its own as-of date)",
+    )
+    p.add_argument("--gold", default=None, help="a gold set file instead (default: the set's)")
     p.add_argument("--out", default=None, help="results folder (default eval/results)")
     p.add_argument("-k", type=int, default=None, help="passages per question")
     p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
@@ -273,6 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     import rag
 
     args = build_parser().parse_args(argv)
+    gold, default_corpus, section = SETS[args.gold_set]
+    if args.corpus is None and default_corpus is not None:
+        if not default_corpus.exists():
+            print(f"eval: the {args.gold_set} set needs {default_corpus}; pass --corpus", file=sys.stderr)
+            return 2
+        args.corpus = str(default_corpus)
 
     overrides: dict[str, Any] = {}
     if args.corpus:
@@ -280,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.index:
         overrides["index_dir"] = Path(args.index)
     engine = rag.open(**overrides)
-    report = engine.ensure_index(progress=False)
+    report = engine.ensure_index(progress=bool(default_corpus))
     if report:
         print(f"eval: ingested {report.summary()}", file=sys.stderr)
     llm = bool(args.llm)
@@ -291,17 +318,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    result = evaluate(engine, Path(args.gold) if args.gold else GOLD, args.k, llm=llm)
+    result = evaluate(engine, Path(args.gold) if args.gold else gold, args.k, llm=llm)
     out = Path(args.out) if args.out else HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     settings = engine.settings.model_dump(mode="json", exclude={"openai_api_key", "embed_api_key"})
-    result.update({"mode": mode, "settings": settings, "commit": _git_commit(), "timestamp": stamp})
+    result.update(
+        {
+            "set": args.gold_set,
+            "mode": mode,
+            "settings": settings,
+            "commit": _git_commit(),
+            "timestamp": stamp,
+        }
+    )
     (out / f"{stamp}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     table = render_table(result["overall"], result["by_type"])
     errors = [r for r in result["items"] if "error" in r]
     md = [
-        f"# Eval {stamp} ({mode}, commit {result['commit'] or '?'})",
+        f"# Eval {stamp} ({args.gold_set}, {mode}, commit {result['commit'] or '?'})",
         "",
         table,
         "",
@@ -320,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
         f"results in {out}/{stamp}.{{json,md,png}}"
     )
-    thresholds = tomllib.loads(THRESHOLDS.read_text())[mode]
+    thresholds = tomllib.loads(THRESHOLDS.read_text())[f"{section}-{mode}" if section else mode]
     failures = check_gate(result["overall"], thresholds) + [
         f"item {r['id']} failed: {r['error']}" for r in errors
     ]

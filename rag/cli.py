@@ -51,7 +51,8 @@ def _print_answer(answer: Any, show_sources: bool = True) -> None:
             print("\nclosest paragraphs searched (not an answer):")
             for p in nearest:
                 snippet = textwrap.shorten(p.text, 110, placeholder=" \u2026")
-                print(f"- {p.title}, paragraph {p.n} ({p.paragraph_id}): {snippet}")
+                when = f", {p.publish_date}" if p.publish_date else ""
+                print(f"- {p.title}{when}, paragraph {p.n} ({p.paragraph_id}): {snippet}")
     else:
         print(answer.text)
     for notice in answer.notices:
@@ -59,7 +60,12 @@ def _print_answer(answer: Any, show_sources: bool = True) -> None:
     if show_sources and answer.citations:
         print()
         for c in answer.citations:
-            print(f"[{c.key}] {c.title} (paragraph {c.n}, {c.paragraph_id})")
+            when = f"{c.publish_date}, " if c.publish_date else ""
+            also = f"; also in {len(c.also_in)} other article(s)" if c.also_in else ""
+            print(f"[{c.key}] {c.title} ({when}paragraph {c.n}, {c.paragraph_id}{also})")
+    if show_sources and answer.as_of:
+        scope = f"; about {answer.time_scope}" if answer.time_scope else ""
+        print(f"\nas of {answer.as_of}{scope}")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -71,6 +77,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         date_from=args.date_from or "",
         date_to=args.date_to or "",
         llm=args.llm,
+        as_of=args.as_of,
     )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -183,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--article", action="append", help="only this article id (repeatable)")
     p.add_argument("--from", dest="date_from", help="only articles published on/after YYYY-MM-DD")
     p.add_argument("--to", dest="date_to", help="only articles published on/before YYYY-MM-DD")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        help="the question's date, YYYY-MM-DD: nothing published later is used, and 'this week', "
+        "'yesterday', 'current' are read against it (default: the newest article's date)",
+    )
     p.add_argument(
         "--llm",
         action=argparse.BooleanOptionalAction,

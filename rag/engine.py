@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -15,14 +16,15 @@ from typing import Any
 
 from rag.citations import CitationKeys
 from rag.config import Settings
-from rag.corpus import SkippedFile, iter_files, load_articles, split_paragraphs
+from rag.corpus import SkippedFile, find_boilerplate, iter_files, load_articles, split_paragraphs
+from rag.dates import TIMELESS, describe, parse_date, time_scope
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
 from rag.extractive import ExtractiveAnswerer
 from rag.index import ParagraphIndex
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
 from rag.retrieve import HybridRetriever
-from rag.schema import Answer, ArticleInfo, IndexStatus, Passage, Retrieved, SyncReport, Timings
+from rag.schema import Answer, ArticleInfo, IndexStatus, Passage, Retrieved, SyncReport, TimeScope, Timings
 
 
 @dataclass
@@ -123,6 +125,8 @@ class Engine:
         roots = [Path(p) for p in paths] if paths else self.settings.corpus_paths
         loaded = load_articles(roots)
         corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
+        boilerplate = find_boilerplate(corpus)  # repeated across articles; the rest keep their ids
+        corpus = [(a, [p for p in ps if p.paragraph_id not in boilerplate]) for a, ps in corpus]
         bar = _ProgressBar("embedding") if progress else None
         try:
             report = self._index.sync(corpus, self.encoder, bar.update if bar else None)
@@ -130,6 +134,7 @@ class Engine:
             if bar:
                 bar.close()
         report.skipped_files = [str(s) for s in loaded.skipped]
+        report.boilerplate = len(boilerplate)
         self._index.record_corpus(self.corpus_signature(roots), [str(r) for r in roots])
         self._retriever = None
         return report
@@ -200,23 +205,46 @@ class Engine:
             )
         return " ".join(cleaned.split())
 
+    def default_as_of(self) -> str:
+        """The as-of date a question gets when none is given: the newest article's date in the
+        index (an archive's "now"), or today when no article is dated."""
+        self._index.open_for_reading()
+        return self._index.newest_date() or dt.date.today().isoformat()
+
+    def _filters(
+        self, articles: Sequence[str] | None, date_from: str, date_to: str, as_of: str | dt.date | None
+    ) -> _Filters:
+        """Checked filters: real dates (a one-line error otherwise), as-of defaulted."""
+        start = parse_date(date_from, "--from date")
+        end = parse_date(date_to, "--to date")
+        if start and end and start > end:
+            raise QuestionError(f"the date range {start} to {end} is empty; the first date must come first")
+        when = parse_date(as_of, "the as-of date") or parse_date(self.default_as_of())
+        return _Filters(
+            tuple(articles) if articles else None,
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+            when.isoformat() if when else "",
+        )
+
     def _retrieve(
         self,
         question: str,
         k: int | None,
-        articles: Sequence[str] | None,
-        date_from: str,
-        date_to: str,
+        filters: _Filters,
         context: str = "",
+        scope: TimeScope = TIMELESS,
     ) -> Retrieved:
         self._index.open_for_reading()  # a missing index is reported before any model loads
         return self.retriever.retrieve(
             question,
             k or self.settings.top_k,
-            article_ids=articles,
-            date_from=date_from,
-            date_to=date_to,
+            article_ids=filters.articles,
+            date_from=filters.date_from,
+            date_to=filters.date_to,
             context=context,
+            as_of=filters.as_of,
+            scope=scope,
         )
 
     def retrieve(
@@ -226,10 +254,14 @@ class Engine:
         articles: Sequence[str] | None = None,
         date_from: str = "",
         date_to: str = "",
+        as_of: str | dt.date | None = None,
     ) -> list[Passage]:
-        """The top-k paragraphs for `question` (hybrid dense + BM25), best first."""
+        """The top-k paragraphs for `question` (hybrid dense + BM25), best first; nothing
+        published after `as_of` (default: the newest article's date), and that time weighed."""
         q = self._check_question(question)
-        return self._retrieve(q, k, articles, date_from, date_to).passages
+        filters = self._filters(articles, date_from, date_to, as_of)
+        scope = time_scope(q, dt.date.fromisoformat(filters.as_of))
+        return self._retrieve(q, k, filters, scope=scope).passages
 
     def ask(
         self,
@@ -240,15 +272,23 @@ class Engine:
         date_to: str = "",
         conversation: Conversation | None = None,
         llm: bool | None = None,
+        as_of: str | dt.date | None = None,
     ) -> Answer:
         """Answer `question` from the articles, every sentence cited, or abstain saying why.
+
+        `as_of` (YYYY-MM-DD): the question's "now". Articles published after it are never used;
+        "this week", "yesterday", "in January", "the current ..." are read against it. Default:
+        the newest article's date in the index (today, if no article is dated); the answer says
+        which (`Answer.as_of`).
 
         `llm`: True answers through the configured LLM (verified, with the extractive answer as
         fallback), False uses the extractive answerer; None (default) uses the LLM when one is
         configured (RAG_LLM_BASE_URL or OPENAI_API_KEY).
         """
         answer: Answer | None = None
-        for item in self._answer(question, k, articles, date_from, date_to, conversation, llm):
+        for item in self._answer(
+            question, k, articles, date_from, date_to, conversation=conversation, llm=llm, as_of=as_of
+        ):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -264,15 +304,17 @@ class Engine:
         conversation: Conversation | None = None,
         llm: bool | None = None,
         stream: bool = False,
+        as_of: str | dt.date | None = None,
     ) -> Iterator[str | Answer]:
         """`ask`, as events: LLM text as it streams in (when `stream`), then the `Answer`."""
         t0 = time.perf_counter()
         q = self._check_question(question)
         use_llm = self._use_llm(llm)
+        filters = self._filters(articles, date_from, date_to, as_of)
         context = follow_up_context(q, conversation)
-        retrieved = self._retrieve(q, k, articles, date_from, date_to, context)
-        lookup = _Lookup(self, articles, date_from, date_to)
-        evidence = self.extractive.gather(q, retrieved, lookup, context)
+        scope = time_scope(f"{context} {q}" if context else q, dt.date.fromisoformat(filters.as_of))
+        retrieved = self._retrieve(q, k, filters, context, scope)
+        evidence = self.extractive.gather(q, retrieved, _Lookup(self, filters), context)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
 
@@ -281,7 +323,8 @@ class Engine:
 
         answer: Answer | None = None
         if use_llm:
-            for item in self.llm_answerer.run(q, evidence.retrieved.passages, keys, extractive, stream):
+            passages = evidence.retrieved.passages
+            for item in self.llm_answerer.run(q, passages, keys, extractive, stream, filters.as_of):
                 if isinstance(item, Answer):
                     answer = item
                 else:
@@ -293,6 +336,8 @@ class Engine:
         answer = replace(
             answer,
             timings_ms=Timings((t1 - t0) * 1000, (t2 - t1) * 1000, (t2 - t0) * 1000),
+            as_of=filters.as_of,
+            time_scope=describe(scope),
         )
         if conversation is not None:
             conversation.turns.append(Turn(q, answer))
@@ -321,17 +366,27 @@ class Engine:
         return self.ask(question, conversation=conversation, **kwargs)
 
 
+@dataclass(frozen=True)
+class _Filters:
+    """One question's checked filters: articles, a date range, and its as-of date (ISO)."""
+
+    articles: tuple[str, ...] | None
+    date_from: str
+    date_to: str
+    as_of: str
+
+
 class _Lookup:
     """The retriever as the extractive answerer sees it: searches under one question's filters."""
 
-    def __init__(self, engine: Engine, articles: Sequence[str] | None, date_from: str, date_to: str) -> None:
+    def __init__(self, engine: Engine, filters: _Filters) -> None:
         self._engine = engine
-        self._filters = (articles, date_from, date_to)
+        self._filters = filters
 
     def search(self, query: str, k: int, article: str | None = None) -> Retrieved:
-        if article is not None:
-            return self._engine._retrieve(query, k, [article], "", "")
-        return self._engine._retrieve(query, k, *self._filters)
+        if article is not None:  # the article's own paragraphs, up to the question's now
+            return self._engine._retrieve(query, k, _Filters((article,), "", "", self._filters.as_of))
+        return self._engine._retrieve(query, k, self._filters)
 
     def idf(self, term: str) -> float:
         return self._engine._index.idf(term)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rag.citations import CitationKeys, marker
+from rag.dates import RECENCY_WORDS, format_date, parse_date, time_fit, without_time
+from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, is_past_tense
 from rag.questions import (
     ASKING_WORDS,
     KIND_NAMES,
@@ -55,6 +58,9 @@ class Tuning:
     min_verb_similarity: float = 0.62  # a question with a verb the articles never use needs this
     max_sentences: int = 2
     w_year: float = 0.3  # the question names a year and the paragraph is of that year
+    w_time_window: float = 0.3  # the article is of the time the question names ("this week")
+    w_time_soft: float = 0.1  # the article is recent and the question asks for the latest state
+    rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
 
 
 TUNING = Tuning()
@@ -122,7 +128,7 @@ class _Scorer:
     def __init__(
         self, question: str, retrieved: Retrieved, lookup: Lookup, tuning: Tuning, context: str
     ) -> None:
-        self.shape = analyse_question(question)
+        self.shape = analyse_question(without_time(question, retrieved.scope))
         self.lookup = lookup
         self.tuning = tuning
         self.query_vector = retrieved.query_vector
@@ -135,6 +141,12 @@ class _Scorer:
         self.head = head_noun(question)
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
+        self.past = _asks_about_the_past(question)
+        self.scope = retrieved.scope
+        self.as_of = parse_date(retrieved.as_of)
+        self.w_time = {"window": tuning.w_time_window, "soft": tuning.w_time_soft}.get(
+            self.scope.strength, 0.0
+        )
         self._scored: dict[str, list[_Candidate]] = {}
 
     def covers(self, t: str, bag: frozenset[str] | set[str]) -> bool:
@@ -155,6 +167,7 @@ class _Scorer:
             sum(w for term, w in self.weights.items() if self.covers(term, rec.terms)) / self.total
         )
         in_year = bool(self.years) and _of_year(rec, self.years)
+        timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
             if _asks(text):
@@ -174,6 +187,7 @@ class _Scorer:
                 + t.w_type * c.has_kind
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 + t.w_year * c.in_year
+                + timely
             )
             yield c
 
@@ -194,6 +208,13 @@ class _Scorer:
                 c.score = c.base + self.tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
                 candidates.append(c)
         candidates.sort(key=lambda c: -c.score)
+        if self.past and candidates and _only_future(candidates[0].text, self.past):
+            # "Who won the Daytona 500?" and the best sentence says it "will take place": as of
+            # this date the articles report the event as still to come.
+            when = f"As of {_day(self.as_of.isoformat())}" if self.as_of else "So far"
+            return Abstention(
+                f"{when}, the articles report this only as still to come: \u201c{candidates[0].text.strip()}\u201d"
+            )
         reason = _no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
@@ -202,6 +223,25 @@ class _Scorer:
         # date it asks for; other nested questions ("What fund does the man who...") always hop.
         answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
         return Selection(chosen, candidates, self.weights, answered)
+
+
+def _asks_about_the_past(question: str) -> set[str]:
+    """The past-tense verbs of a question about what happened ("Who won...?"); empty otherwise."""
+    low = question.lower()
+    if any(re.search(rf"\b{re.escape(m)}\b", low) for m in FUTURE_MARKERS):
+        return set()
+    return {w for w in predicate_words(question) if is_past_tense(w)} | {
+        w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
+    }
+
+
+def _only_future(sentence: str, verbs: set[str]) -> bool:
+    """The sentence tells what will happen and not what the question asks happened ("The Daytona
+    500 will take place on Sunday" for "Who won the Daytona 500?")."""
+    low = sentence.lower()
+    if not any(re.search(rf"\b{re.escape(m)}\b", low) for m in FUTURE_MARKERS):
+        return False
+    return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
 
 
 def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
@@ -253,6 +293,7 @@ def _unknown_word(
         and w not in initialled
         and w not in ASKING_WORDS
         and w not in PHRASE_NOUNS
+        and w not in RECENCY_WORDS  # "the current CEO": a time, not a word the articles must use
         and not w.isdigit()
         and not known(stem(w))
     ]
@@ -364,6 +405,10 @@ class ExtractiveAnswerer:
                 # "What is Fesenko's first name?": the sentence naming him in full is the answer;
                 # "...the full name of the expert who warned...": the warning, then his full name.
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
+                return _cited_answer(question, chosen, retrieved, keys)
+        dated = _over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
+        if dated is not None:
+            return _cited_answer(question, dated, retrieved, keys, as_of=retrieved.as_of)
         return _cited_answer(question, chosen, retrieved, keys)
 
 
@@ -489,15 +534,51 @@ def _complete(c: _Candidate, shape: QuestionShape, tuning: Tuning) -> bool:
     return c.share >= tuning.complete_share and (shape.kind == "other" or c.has_kind)
 
 
+def _over_time(
+    chosen: list[_Candidate], candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning
+) -> list[_Candidate] | None:
+    """The latest report and an earlier one, newest first, when sentences of differently dated
+    articles give different values for what is asked (a name, a number, a date) and score
+    within `rival_ratio` of each other; None when the reports agree or are not dated apart."""
+    if shape.kind == "other" or not chosen[0].has_kind:
+        return None
+    lead = chosen[0]
+    asked = set(shape.terms)
+    lead_values = kind_values(shape.kind, lead.text, asked)
+    for c in candidates[:12]:
+        if c.score < tuning.rival_ratio * lead.score:
+            break
+        if c.record.article_id == lead.record.article_id or not c.has_kind:
+            continue
+        if (
+            not (c.record.publish_date and lead.record.publish_date)
+            or c.record.publish_date == lead.record.publish_date
+        ):
+            continue
+        values = kind_values(shape.kind, c.text, asked)
+        theirs = {v for v in values if not term_matches(v, lead_values)}
+        ours = {v for v in lead_values if not term_matches(v, values)}
+        if theirs and ours:  # each gives a name (number, date) the other does not
+            return sorted([lead, c], key=lambda x: x.record.publish_date, reverse=True)
+    return None
+
+
 def _cited_answer(
-    question: str, chosen: list[_Candidate], retrieved: Retrieved, keys: CitationKeys
+    question: str, chosen: list[_Candidate], retrieved: Retrieved, keys: CitationKeys, as_of: str = ""
 ) -> Answer:
+    """The chosen sentences, each cited; with `as_of`, framed as the latest report and an earlier one."""
     parts: list[str] = []
     citations: dict[str, Citation] = {}
-    for c in chosen:
+    also = {p.paragraph_id: p.also_in for p in retrieved.passages}
+    for i, c in enumerate(chosen):
         quote = _with_context(c)
         key = keys.key(c.record.paragraph_id)
-        parts.append(f"{quote} {marker(key)}")
+        if as_of:
+            when = _day(c.record.publish_date)
+            lead = f"As of {_day(as_of)}, the latest report ({when}): " if i == 0 else f"Earlier ({when}): "
+            parts.append(f"{lead}{quote} {marker(key)}")
+        else:
+            parts.append(f"{quote} {marker(key)}")
         if c.record.paragraph_id not in citations:
             citations[c.record.paragraph_id] = Citation(
                 key=key,
@@ -508,6 +589,8 @@ def _cited_answer(
                 n=c.record.n,
                 url=c.record.url,
                 quote=quote,
+                publish_date=c.record.publish_date,
+                also_in=also.get(c.record.paragraph_id, ()),
             )
     return Answer(
         question=question,
@@ -517,6 +600,10 @@ def _cited_answer(
         passages=tuple(retrieved.passages),
         mode="extractive",
     )
+
+
+def _day(iso: str) -> str:
+    return format_date(dt.date.fromisoformat(iso[:10]))
 
 
 def _with_context(c: _Candidate) -> str:

@@ -177,3 +177,34 @@ MONTHS = tuple(
 # Abbreviations of months in news datelines; "may" has none, "september" two.
 MONTH_ABBREVIATIONS = tuple("jan feb mar apr jun jul aug sep sept oct nov dec".split())
 WEEKDAYS = tuple("monday tuesday wednesday thursday friday saturday sunday".split())
+
+
+# Irregular past forms news questions ask with ("Who won...", "Which team beat..."); -ed forms are regular.
+IRREGULAR_PAST = frozenset(
+    "won beat was were did took made said became chose gave found led got lost ran held left came went "
+    "saw told sold set met paid fell hit shot struck stood wrote broke drew threw sank spent built sent "
+    "brought bought caught fought taught began rose grew flew drove swore stole withdrew overtook".split()
+)
+# Words that put a sentence in the future: it cannot say what already happened.
+FUTURE_MARKERS = (
+    "will",
+    "won't",
+    "is set to",
+    "are set to",
+    "is scheduled to",
+    "are scheduled to",
+    "is expected to",
+    "are expected to",
+    "plans to",
+    "plan to",
+    "is due to",
+    "are due to",
+    "is slated to",
+    "are slated to",
+)
+
+
+def is_past_tense(word: str) -> bool:
+    """A verb form that tells of the past: "won", "announced" (not "need", "speed")."""
+    w = word.lower()
+    return w in IRREGULAR_PAST or (w.endswith("ed") and len(w) > 4 and not w.endswith("eed"))

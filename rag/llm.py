@@ -646,6 +646,8 @@ def _cited_text(
                     n=p.n,
                     url=p.url,
                     quote=_best_quote(text, p.text),
+                    publish_date=p.publish_date,
+                    also_in=p.also_in,
                 )
         parts.append(f"{text} {''.join(marker(k) for k in numbers)}")
     return " ".join(parts), tuple(sorted(citations.values(), key=lambda c: c.key))
@@ -772,8 +774,11 @@ class LLMAnswerer:
         keys: CitationKeys,
         fallback: Callable[[], Answer],
         stream: bool = False,
+        as_of: str = "",
     ) -> Iterator[str | Answer]:
         """Yield the reply's text as it arrives (when `stream`), then the verified `Answer`.
+
+        `as_of` (ISO) is the question's "now", shown to the model with each paragraph's date.
 
         Any failure (deadline, retries exhausted, refused connection, garbage) yields the
         `fallback()` answer with a one-line notice of what failed; this never raises `LLMError`.
@@ -794,7 +799,7 @@ class LLMAnswerer:
         raw = ""
         try:
             for kind, value in self.client.call(
-                lambda structured: render_messages(question, passages, structured),
+                lambda structured: render_messages(question, passages, structured, as_of),
                 len(passages),
                 stream,
             ):

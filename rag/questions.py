@@ -170,6 +170,8 @@ def bridge_names(text: str, question: str) -> list[str]:
     for run in _capitalised_runs(text):
         if any(stem(w) in asked for m in run for w in words(m.group(0))):  # the question's own name
             continue
+        if _after_the(text, run[0].start()):
+            continue
         for m in run:
             if _name_like(m.group(0)):
                 out += [w for w in words(m.group(0)) if w not in out]
@@ -244,6 +246,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             stem(w)
             for run in _capitalised_runs(sentence)
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
+            and not _after_the(sentence, run[0].start())
             for m in run
             if _name_like(m.group(0))
             for w in words(m.group(0))
@@ -328,10 +331,18 @@ def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
     return runs
 
 
+# General English, not any corpus's words: titles and the nouns that name institutions. Acronyms
+# ("NATO", "EU") and a name after "the" ("the Kremlin", "the White House") are told by rule.
 _NOT_NAMES = frozenset(
     "president minister secretary vice prince king queen general foreign national security council "
-    "state states united white house kremlin embassy government republic union eu nato us uk usa".split()
+    "state states united house government republic union kingdom embassy ministry parliament "
+    "congress senate court committee agency department office party".split()
 ) | frozenset((*WEEKDAYS, *MONTHS))
+
+
+def _after_the(text: str, start: int) -> bool:
+    """The name at `start` follows "the": a place or institution ("the Kremlin"), not a person."""
+    return text[max(0, start - 4) : start].lower() == "the "
 
 
 def _name_like(word: str) -> bool:
@@ -359,7 +370,12 @@ def lone_names(sentence: str, question_terms: set[str]) -> list[str]:
     out = []
     for run in _capitalised_runs(sentence):
         word = _POSSESSIVE.sub("", run[0].group(0).strip(".,"))
-        if len(run) == 1 and _name_like(word) and stem(word.lower()) not in question_terms:
+        if (
+            len(run) == 1
+            and _name_like(word)
+            and stem(word.lower()) not in question_terms
+            and not _after_the(sentence, run[0].start())
+        ):
             out.append(word)
     return out
 

@@ -7,13 +7,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from rag.dates import TIMELESS, parse_date, search_window, time_fit, without_time
 from rag.embedding import Encoder
 from rag.index import ParagraphIndex
 from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
 from rag.questions import acronym, analyse_question
-from rag.schema import Passage, Record, Retrieved
-from rag.terms import STOPWORDS, stem, words
+from rag.schema import Passage, Record, Retrieved, TimeScope
+from rag.terms import STOPWORDS, fold, stem, words
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Rerank:
     paragraph: float = 1.0
     sentence: float = 0.15
     lexical: float = 1.35
+    time_window: float = 0.3  # the article is of the time the question names ("this week")
+    time_soft: float = 0.15  # the article is recent and the question asks for the latest state
 
 
 RERANK = Rerank()
@@ -60,7 +65,7 @@ def merge(first: Retrieved, second: Retrieved, extra: int) -> Retrieved:
     at = max(1, len(passages) - len(new))
     passages = passages[:at] + new + passages[at:]
     passages = [replace(p, rank=i) for i, p in enumerate(passages, start=1)]
-    return Retrieved(passages, records, first.query_vector, sims, first.expansions)
+    return replace(first, passages=passages, records=records, dense_similarity=sims)
 
 
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
@@ -157,68 +162,169 @@ class HybridRetriever:
         date_from: str = "",
         date_to: str = "",
         context: str = "",
+        as_of: str = "",
+        scope: TimeScope = TIMELESS,
     ) -> Retrieved:
         """Top-k passages for `question`; `context` (earlier turns) joins the query on both sides.
 
         Dense and BM25 candidates are fused by RRF into a pool, which is then reranked by the
-        paragraph's and its best sentence's similarity plus IDF-weighted coverage of the query terms.
+        paragraph's and its best sentence's similarity, IDF-weighted coverage of the query terms,
+        and how well the article's date fits the question's time `scope`. Nothing published after
+        `as_of` is searched (undated articles are); for a question about a time ("this week", "the
+        current ..."), that time's articles are searched too, so a fresh report competes with
+        older ones on the same topic. Near-identical paragraphs of syndicated copies are collapsed
+        into the best-ranked one, which lists the others' articles in `also_in`.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        terms, expansions = self.query_terms(question)
+        terms, expansions = self.query_terms(without_time(question, scope))
         spelled = self.corpus_spelling(question, expansions)
         vector = self.encoder.encode_queries([f"{context} {spelled}".strip() if context else spelled])[0]
         if context:
             terms += self.query_terms(context)[0]
-        dense = self.index.dense_search(vector, self.candidates, article_ids, date_from, date_to)
-        sparse = self.index.bm25_search(terms, self.candidates, article_ids, date_from, date_to)
-        fused = rrf([[r for r, _ in dense], [r for r, _ in sparse]], self.rrf_k)
-        pool: list[str] = []
-        seen: set[str] = set()
-        for rid, _ in fused:
-            pid = rid.rsplit(":", 1)[0]  # row ids are "<paragraph_id>:<hashes>"
-            if pid not in seen:  # two rows share a paragraph id only mid-ingest
-                seen.add(pid)
-                pool.append(rid)
-            if len(pool) == max(k, self.rerank.pool):
-                break
+        filters = (article_ids, date_from, date_to)
+        rankings = self._rankings(vector, terms, filters, as_of, scope)
+        pool = self._pool(rankings, max(k, self.rerank.pool))
         records = self.index.fetch(pool)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
+        scored = self._rerank(pool, records, vector, weights, as_of, scope)
+        kept, copies = _collapse(scored, k)
+        ranks = [{rid: i for i, rid in enumerate(r, start=1)} for r in rankings[:2]]
+        passages: list[Passage] = []
+        by_pid: dict[str, Record] = {}
+        sims: dict[str, float] = {}
+        for score, paragraph, rid, rec in kept:
+            by_pid[rec.paragraph_id] = rec
+            sims[rec.paragraph_id] = paragraph
+            passages.append(_passage(rec, score, len(passages) + 1, ranks, rid, copies.get(rid, ())))
+        return Retrieved(passages, by_pid, vector, sims, expansions, as_of, scope)
+
+    def _rankings(
+        self,
+        vector: np.ndarray,
+        terms: list[str],
+        filters: tuple[Sequence[str] | None, str, str],
+        as_of: str,
+        scope: TimeScope,
+    ) -> list[list[str]]:
+        """Row ids best first: dense and BM25 under the filters, then both within the scope's dates."""
+        articles, date_from, date_to = filters
+        n = self.candidates
+        rankings = [
+            [r for r, _ in self.index.dense_search(vector, n, articles, date_from, date_to, as_of)],
+            [r for r, _ in self.index.bm25_search(terms, n, articles, date_from, date_to, as_of)],
+        ]
+        window = search_window(scope, as_of)
+        if window is not None:
+            start, end = (
+                max(window[0], date_from) if date_from else window[0],
+                min(window[1], date_to or window[1]),
+            )
+            if start <= end:
+                rankings.append([r for r, _ in self.index.dense_search(vector, n, articles, start, end)])
+                rankings.append([r for r, _ in self.index.bm25_search(terms, n, articles, start, end)])
+        return rankings
+
+    def _pool(self, rankings: list[list[str]], size: int) -> list[str]:
+        """The fused candidates, one row per paragraph (two rows share an id only mid-ingest)."""
+        pool: list[str] = []
+        seen: set[str] = set()
+        for rid, _ in rrf(rankings, self.rrf_k):
+            pid = rid.rsplit(":", 1)[0]  # row ids are "<paragraph_id>:<hashes>"
+            if pid not in seen:
+                seen.add(pid)
+                pool.append(rid)
+            if len(pool) == size:
+                break
+        return pool
+
+    def _rerank(
+        self,
+        pool: list[str],
+        records: dict[str, Record],
+        vector: np.ndarray,
+        weights: dict[str, float],
+        as_of: str,
+        scope: TimeScope,
+    ) -> list[tuple[float, float, str, Record]]:
+        """(score, paragraph similarity, row id, record), best first."""
+        w = self.rerank
         total = sum(weights.values()) or 1.0
+        now = parse_date(as_of)
+        time_weight = {"window": w.time_window, "soft": w.time_soft}.get(scope.strength, 0.0)
         scored = []
         for rid in pool:
             rec = records.get(rid)
             if rec is None:
                 continue
-            lexical = sum(w for t, w in weights.items() if t in rec.terms) / total
+            lexical = sum(wt for t, wt in weights.items() if t in rec.terms) / total
             best_sentence = float((rec.sentence_vectors @ vector).max()) if rec.sentence_vectors.size else 0.0
             paragraph = float(rec.vector @ vector)
-            w = self.rerank
             score = w.paragraph * paragraph + w.sentence * best_sentence + w.lexical * lexical
+            if time_weight and now is not None:
+                score += time_weight * time_fit(scope, rec.publish_date, now)
             scored.append((score, paragraph, rid, rec))
         scored.sort(key=lambda x: (-x[0], x[2]))
-        dense_rank = {rid: i for i, (rid, _) in enumerate(dense, start=1)}
-        bm25_rank = {rid: i for i, (rid, _) in enumerate(sparse, start=1)}
-        passages: list[Passage] = []
-        by_pid: dict[str, Record] = {}
-        sims: dict[str, float] = {}
-        for score, paragraph, rid, rec in scored[:k]:
-            by_pid[rec.paragraph_id] = rec
-            sims[rec.paragraph_id] = paragraph
-            passages.append(
-                Passage(
-                    paragraph_id=rec.paragraph_id,
-                    article_id=rec.article_id,
-                    n=rec.n,
-                    title=rec.title,
-                    text=rec.text,
-                    score=round(score, 6),
-                    rank=len(passages) + 1,
-                    url=rec.url,
-                    publish_date=rec.publish_date,
-                    source=rec.source,
-                    dense_rank=dense_rank.get(rid),
-                    bm25_rank=bm25_rank.get(rid),
-                )
-            )
-        return Retrieved(passages, by_pid, vector, sims, expansions)
+        return scored
+
+
+def _passage(
+    rec: Record, score: float, rank: int, ranks: list[dict[str, int]], rid: str, also_in: tuple[str, ...]
+) -> Passage:
+    return Passage(
+        paragraph_id=rec.paragraph_id,
+        article_id=rec.article_id,
+        n=rec.n,
+        title=rec.title,
+        text=rec.text,
+        score=round(score, 6),
+        rank=rank,
+        url=rec.url,
+        publish_date=rec.publish_date,
+        source=rec.source,
+        dense_rank=ranks[0].get(rid),
+        bm25_rank=ranks[1].get(rid),
+        also_in=also_in,
+    )
+
+
+_SHINGLE = 3
+
+
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    tokens = fold(text).lower().split()
+    tokens = [re.sub(r"\W+", "", t) for t in tokens]
+    tokens = [t for t in tokens if t]
+    if len(tokens) < _SHINGLE:
+        return frozenset({tuple(tokens)})
+    return frozenset(tuple(tokens[i : i + _SHINGLE]) for i in range(len(tokens) - _SHINGLE + 1))
+
+
+NEAR_COPY = 0.8  # share of word triples two paragraphs hold in common to be copies of one another
+
+
+def _collapse(
+    scored: list[tuple[float, float, str, Record]], k: int
+) -> tuple[list[tuple[float, float, str, Record]], dict[str, tuple[str, ...]]]:
+    """The top k after folding each near-identical copy (another article's syndicated paragraph)
+    into the best-ranked one; returns them and, by kept row id, the articles of its copies."""
+    kept: list[tuple[float, float, str, Record, frozenset[tuple[str, ...]]]] = []
+    copies: dict[str, list[str]] = {}
+    for score, paragraph, rid, rec in scored:
+        mine = _shingles(rec.text)
+        twin = next(
+            (
+                x
+                for x in kept
+                if x[3].article_id != rec.article_id
+                and len(mine & x[4]) >= NEAR_COPY * max(len(mine), len(x[4]))
+            ),
+            None,
+        )
+        if twin is not None:
+            if rec.article_id not in copies.setdefault(twin[2], []):
+                copies[twin[2]].append(rec.article_id)
+            continue
+        if len(kept) < k:
+            kept.append((score, paragraph, rid, rec, mine))
+    return [x[:4] for x in kept], {rid: tuple(a) for rid, a in copies.items()}

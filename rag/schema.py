@@ -75,6 +75,7 @@ class Passage:
     source: str = ""
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    also_in: tuple[str, ...] = ()  # articles holding a near-identical copy (syndicated), collapsed here
 
     @property
     def is_heading(self) -> bool:
@@ -97,6 +98,8 @@ class Citation:
     n: int = 0
     url: str = ""
     quote: str = ""  # the sentence of `text` the answer relies on
+    publish_date: str = ""  # the article's date (ISO), "" when unknown
+    also_in: tuple[str, ...] = ()  # articles holding a near-identical copy of the paragraph
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,10 +131,14 @@ class Answer:
     notices: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
     timings_ms: Timings = Timings()
+    as_of: str = ""  # the question's "now" (ISO): nothing published after it was used
+    time_scope: str = ""  # the time the question is about, as resolved ("this week (8-14 January 2024)")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "as_of": self.as_of,
+            "time_scope": self.time_scope,
             "text": self.text,
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,
@@ -154,6 +161,20 @@ def is_heading(text: str) -> bool:
     return len(stripped.split()) <= 10 and not stripped.endswith(
         (".", "?", "!", "\u201d", '"', ":", "\u2019")
     )
+
+
+Strength = Literal["none", "soft", "window"]
+
+
+@dataclass(frozen=True)
+class TimeScope:
+    """The time a question is about: a window of dates ("this week"), the latest state ("the
+    current CEO": soft), or none (timeless). Dates are ISO strings, "" when open."""
+
+    strength: Strength = "none"
+    start: str = ""
+    end: str = ""
+    phrase: str = ""  # the words that gave it ("this week", "current")
 
 
 @dataclass(frozen=True)
@@ -184,6 +205,8 @@ class Retrieved:
     query_vector: np.ndarray
     dense_similarity: dict[str, float] = field(default_factory=dict)  # by paragraph_id
     expansions: dict[str, list[str]] = field(default_factory=dict)  # query term -> variants used
+    as_of: str = ""  # the question's "now" (ISO); nothing published after it was searched
+    scope: TimeScope = TimeScope()  # the time the question is about
 
 
 @dataclass
@@ -199,12 +222,14 @@ class SyncReport:
     paragraphs: int = 0
     skipped_files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    boilerplate: int = 0  # paragraphs not indexed: text repeated across unrelated articles
 
     def summary(self) -> str:
         return (
             f"{self.articles} articles, {self.paragraphs} paragraphs: {self.added} added, "
             f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
-            f"{len(self.skipped_files)} files skipped; {self.embedded} embedded ({self.seconds:.1f} s)"
+            f"{len(self.skipped_files)} files skipped; {self.embedded} embedded ({self.seconds:.1f} s); "
+            f"{self.boilerplate} boilerplate paragraphs not indexed"
         )
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.lexicon import NUMBER_WORDS, matches_spelling
+from rag.lexicon import MONTHS, NUMBER_WORDS, matches_spelling
 from rag.schema import Passage
 from rag.terms import QUESTION_WORDS, STOPWORDS, fold, stem, words
 
@@ -147,6 +147,19 @@ def check_sentence(sentence: str, sources: Sequence[str], context: Sequence[str]
     return Verdict(sentence, True, "", overlap)
 
 
+def _context(cited: Sequence[Passage]) -> list[str]:
+    """What may supply names, numbers and dates besides the text: each cited article's title and
+    its publication date, written the ways a sentence may write it ("10 January 2024", "Jan. 10")."""
+    out = [p.title for p in cited]
+    for p in cited:
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", p.publish_date[:10])
+        if m:
+            year, month, day = m.group(1), int(m.group(2)), int(m.group(3))
+            name = MONTHS[month - 1].capitalize()
+            out.append(f"{p.publish_date[:10]} {day} {name} {year} {name[:3]}. {m.group(2)} {m.group(3)}")
+    return out
+
+
 def verify_sentence(sentence: str, cited_ids: Sequence[str], retrieved: Mapping[str, Passage]) -> Verdict:
     """Check a sentence against its citations; a citation outside `retrieved` is invalid.
 
@@ -157,7 +170,7 @@ def verify_sentence(sentence: str, cited_ids: Sequence[str], retrieved: Mapping[
     if invalid:
         return Verdict(sentence, False, f"cites {invalid[0]}, which was not retrieved for this question")
     cited = [retrieved[pid] for pid in dict.fromkeys(cited_ids)]
-    verdict = check_sentence(sentence, [p.text for p in cited], [p.title for p in cited])
+    verdict = check_sentence(sentence, [p.text for p in cited], _context(cited))
     if not verdict.supported:
         return verdict
     terms = _terms(sentence)
@@ -168,7 +181,7 @@ def verify_sentence(sentence: str, cited_ids: Sequence[str], retrieved: Mapping[
             keep.append(p)
     if len(keep) < len(cited):
         # Re-check on the paragraphs that stay: the dropped ones may have held a needed name.
-        narrowed = check_sentence(sentence, [p.text for p in keep], [p.title for p in keep]) if keep else None
+        narrowed = check_sentence(sentence, [p.text for p in keep], _context(keep)) if keep else None
         if narrowed is None or not narrowed.supported:
             keep = cited
     return Verdict(sentence, True, "", verdict.overlap, tuple(p.paragraph_id for p in keep))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -63,8 +64,10 @@ def test_ingest_twice_then_ask_json(env: dict[str, str], tmp_path: Path) -> None
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "The articles do not mention \u201cchatted\u201d."
     assert lines[2] == "closest paragraphs searched (not an answer):"
-    assert len(lines) == 6 and all(line.startswith("- ") and "#p" in line for line in lines[3:])
-    assert any("accompanied by Jared Kushner" in line for line in lines[3:])
+    assert len(lines) == 8 and all(line.startswith("- ") and "#p" in line for line in lines[3:6])
+    assert any("accompanied by Jared Kushner" in line for line in lines[3:6])
+    # The seeds carry no dates: the question's as-of date is today, and the answer says so.
+    assert lines[7] == f"as of {datetime.date.today().isoformat()}"
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import is_boilerplate, load_articles, split_paragraphs
+from rag.corpus import (
+    boilerplate_threshold,
+    find_boilerplate,
+    is_boilerplate,
+    load_articles,
+    split_paragraphs,
+)
 from rag.errors import CorpusError
+from rag.schema import Article, Paragraph
 from rag.terms import fold, words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,3 +200,90 @@ def test_jsonl_metadata_and_html(tmp_path: Path) -> None:
 def test_missing_corpus_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="does not exist"):
         load_articles([tmp_path / "nope"])
+
+
+# -- boilerplate across articles ------------------------------------------------------------------
+
+_PROMO = "Prep for the polls: See who is running for president and compare where they stand."
+_TOPICS = (
+    "harbour dredging",
+    "school lunch prices",
+    "bridge repairs",
+    "library hours",
+    "zoning appeals",
+    "water rates",
+    "park cleanups",
+    "bus routes",
+)
+
+
+def _article(article_id: str, *lines: str) -> tuple[Article, list[Paragraph]]:
+    art = Article(
+        article_id, f"Title of {article_id}", "\n".join([f"Title of {article_id}", *lines]), article_id
+    )
+    return art, split_paragraphs(art)
+
+
+def _own(topic: str, k: int) -> list[str]:
+    """`k` paragraphs about `topic`, found in no other article."""
+    return [f"Officials discussed {topic} at meeting number {i} and agreed on point {i}." for i in range(k)]
+
+
+def test_boilerplate_threshold_is_five_stories_or_one_article_in_500() -> None:
+    assert [boilerplate_threshold(n) for n in (0, 6, 2443, 2500, 2501, 10_000)] == [5, 5, 5, 5, 6, 20]
+
+
+def test_a_promo_in_six_unrelated_articles_is_dropped_and_the_rest_keep_their_numbers() -> None:
+    corpus = [
+        _article(f"a{i}", *_own(topic, 2)[:1], _PROMO, *_own(topic, 2)[1:])
+        for i, topic in enumerate(_TOPICS[:6])
+    ]
+    dropped = find_boilerplate(corpus)
+    assert dropped == {f"a{i}#p2" for i in range(6)}
+    kept = [[p.paragraph_id for p in ps if p.paragraph_id not in dropped] for _, ps in corpus]
+    assert kept == [[f"a{i}#p1", f"a{i}#p3"] for i in range(6)]  # p3 stays p3 whatever is dropped
+
+
+def test_the_promo_in_five_articles_or_with_other_punctuation_and_case() -> None:
+    five = [_article(f"a{i}", *_own(topic, 2), _PROMO) for i, topic in enumerate(_TOPICS[:5])]
+    assert find_boilerplate(five[:4]) == set()  # 4 stories: below the floor of 5
+    assert find_boilerplate(five) == {f"a{i}#p3" for i in range(5)}
+    variant = _PROMO.upper().replace(":", " -").replace(" ", "  ")
+    six = [*five[:4], _article("a4", *_own(_TOPICS[4], 2), variant)]
+    assert find_boilerplate(six) == {f"a{i}#p3" for i in range(5)}
+
+
+def test_a_paragraph_in_three_copies_of_one_story_and_two_others_is_kept() -> None:
+    shared = "The council voted 7-2 to approve the budget, which raises spending on roads by 4 percent."
+    story = _own("the budget vote", 4)
+    copies = [_article(f"copy{i}", *story, shared, *_own(f"outlet {i}", 1)) for i in range(3)]
+    others = [_article(f"other{i}", *_own(topic, 3), shared) for i, topic in enumerate(_TOPICS[:2])]
+    assert find_boilerplate([*copies, *others]) == set()  # 5 articles, 3 stories
+    # The same five articles as five unrelated stories: the paragraph is dropped everywhere.
+    unrelated = [_article(f"u{i}", *_own(topic, 5), shared) for i, topic in enumerate(_TOPICS[:5])]
+    assert find_boilerplate(unrelated) == {f"u{i}#p6" for i in range(5)}
+
+
+def test_a_short_article_of_boilerplate_does_not_make_the_others_one_story() -> None:
+    """Copies share more than half of *each* one's paragraphs: a two-line article of promos is
+    wholly inside every article that carries them, yet no copy of them."""
+    second = "Thank you for supporting our journalism with your readership this year."
+    corpus = [_article(f"a{i}", *_own(topic, 2), _PROMO, second) for i, topic in enumerate(_TOPICS[:5])]
+    corpus.append(_article("promos", _PROMO, second))
+    assert find_boilerplate(corpus) == {f"a{i}#p{n}" for i in range(5) for n in (3, 4)} | {
+        "promos#p1",
+        "promos#p2",
+    }
+
+
+def test_copies_of_copies_are_one_story() -> None:
+    """A wire story in three outlets, each trimming a different paragraph: copies by pairs."""
+    story = _own("the storm", 6)
+    shared = "Forecasters said the storm would bring up to 8 inches of rain to the coast."
+    copies = [_article(f"c{i}", *(line for j, line in enumerate(story) if j != i), shared) for i in range(3)]
+    others = [_article(f"o{i}", *_own(topic, 3), shared) for i, topic in enumerate(_TOPICS[:3])]
+    assert find_boilerplate([*copies, *others]) == set()  # 6 articles, 4 stories
+    assert find_boilerplate([*copies, *others, _article("o3", *_own(_TOPICS[3], 3), shared)]) == {
+        *(f"c{i}#p6" for i in range(3)),
+        *(f"o{i}#p4" for i in range(4)),
+    }

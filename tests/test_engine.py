@@ -120,3 +120,136 @@ def test_tuning_runs_the_shipped_pipeline(seeds_engine: rag.Engine) -> None:
     shipped = evaluate(seeds_engine, progress=False)["overall"]
     assert tuned == shipped  # hops, lookups and follow-ups included: the same run as `rag eval`
     assert {f for f in Tuning.__dataclass_fields__} | {"rerank.lexical", "rerank.sentence"} <= set(GRID)
+
+
+# -- time: the as-of date, the question's time scope, reports that change -------------------
+
+
+def _write_news(path, articles) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    lines = [
+        json.dumps(
+            {
+                "id": aid,
+                "title": title,
+                "publish_date": date,
+                "url": f"https://example.invalid/{aid}",
+                "text": text,
+            }
+        )
+        for aid, date, title, text in articles
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+NEWS = [
+    (
+        "pm-2017",
+        "2017/05/16",
+        "Veldoria names a new prime minister",
+        "President Lorne of Veldoria named Anna Kestrel as the new prime minister on Tuesday.\n\n"
+        "Kestrel, a former finance minister, takes over a coalition government of four parties.\n\n"
+        "The opposition said the appointment would not end the budget dispute.",
+    ),
+    (
+        "pm-2024",
+        "2024/01/09",
+        "Veldoria gets its youngest prime minister",
+        "President Lorne of Veldoria named Tomas Brandt as the new prime minister on Tuesday.\n\n"
+        "Brandt, 34, replaces Anna Kestrel, who resigned last week after seven years in office.\n\n"
+        "The opposition called the choice a campaign move ahead of the European elections.",
+    ),
+    (
+        "pm-2024-copy",
+        "2024/01/10",
+        "Veldoria's president picks Brandt as premier",
+        "President Lorne of Veldoria named Tomas Brandt as the new prime minister on Tuesday.\n\n"
+        "Brandt, 34, replaces Anna Kestrel, who resigned last week after seven years in office.\n\n"
+        "Markets in the capital rose slightly on the news of the appointment.",
+    ),
+    (
+        "budget-2023",
+        "2023/03/02",
+        "Veldoria passes its budget",
+        "The parliament of Veldoria passed the budget by 81 votes to 70 after a night of debate.\n\n"
+        "Prime Minister Anna Kestrel said the budget would cut the deficit by a third.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def news_engine(tmp_path_factory: pytest.TempPathFactory, model_dir: Any) -> rag.Engine:
+    folder = tmp_path_factory.mktemp("news")
+    _write_news(folder / "news.jsonl", NEWS)
+    (folder / "undated.txt").write_text(
+        "Veldoria at a glance\n\nVeldoria is a small parliamentary republic whose president names the prime minister.\n",
+        encoding="utf-8",
+    )
+    engine = rag.open(corpus=folder, index_dir=tmp_path_factory.mktemp("news-index"), model_dir=model_dir)
+    engine.ingest(progress=False)
+    return engine
+
+
+@pytest.mark.slow
+def test_the_default_as_of_is_the_newest_article_and_the_answer_says_so(news_engine: rag.Engine) -> None:
+    answer = news_engine.ask("Who did President Lorne name as prime minister?")
+    assert answer.as_of == "2024-01-10"
+    assert answer.to_dict()["as_of"] == "2024-01-10"
+
+
+@pytest.mark.slow
+def test_nothing_published_after_as_of_is_retrieved_or_cited(news_engine: rag.Engine) -> None:
+    answer = news_engine.ask("Who did President Lorne name as the new prime minister?", as_of="2020-01-01")
+    assert answer.as_of == "2020-01-01"
+    assert all(p.publish_date <= "2020-01-01" for p in answer.passages)  # undated ones included
+    assert all(c.publish_date <= "2020-01-01" for c in answer.citations)
+    assert "Kestrel" in answer.text and "Brandt" not in answer.text
+    assert any(
+        p.article_id == "undated"
+        for p in news_engine.retrieve("Veldoria president names", as_of="2020-01-01")
+    )
+
+
+@pytest.mark.slow
+def test_the_same_question_at_two_dates_gets_two_answers(news_engine: rag.Engine) -> None:
+    question = "Who is the prime minister of Veldoria?"
+    then = news_engine.ask(question, as_of="2023-06-01")
+    now = news_engine.ask(question, as_of="2024-01-12")
+    assert "Kestrel" in then.text and "Brandt" not in then.text
+    assert [c.publish_date for c in then.citations] == ["2017-05-16"]
+    # Two reports name two prime ministers: the latest first, the earlier one said and cited.
+    assert now.text.startswith("As of 12 January 2024, the latest report (")
+    latest, earlier = now.text.split(" Earlier (16 May 2017): ")
+    assert "Brandt" in latest and latest.endswith("[1]") and "Kestrel" in earlier and earlier.endswith("[2]")
+    assert [c.publish_date[:7] for c in now.citations] == ["2024-01", "2017-05"]
+
+
+@pytest.mark.slow
+def test_this_week_is_read_against_as_of(news_engine: rag.Engine) -> None:
+    answer = news_engine.ask("Who was named prime minister of Veldoria this week?", as_of="2024-01-12")
+    assert answer.time_scope == "this week (8 January 2024 to 12 January 2024)"
+    assert "Brandt" in answer.text and answer.citations[0].publish_date >= "2024-01-08"
+    before = news_engine.ask("Who was named prime minister of Veldoria this week?", as_of="2017-05-19")
+    assert "Kestrel" in before.text and all(c.publish_date <= "2017-05-19" for c in before.citations)
+
+
+@pytest.mark.slow
+def test_syndicated_copies_are_one_passage_that_names_the_others(news_engine: rag.Engine) -> None:
+    passages = news_engine.retrieve("Who replaces Anna Kestrel, who resigned last week?", k=5)
+    copies = [p for p in passages if "replaces Anna Kestrel" in p.text]
+    assert len(copies) == 1
+    other = {"pm-2024", "pm-2024-copy"} - {copies[0].article_id}
+    assert copies[0].also_in == tuple(other)
+
+
+@pytest.mark.slow
+def test_bad_dates_are_one_line_errors(news_engine: rag.Engine) -> None:
+    from rag.errors import QuestionError
+
+    with pytest.raises(QuestionError, match="'2024-13-45' is not a date"):
+        news_engine.ask("Who is the prime minister?", date_from="2024-13-45")
+    with pytest.raises(QuestionError, match="as-of date 'yesterday' is not a date"):
+        news_engine.ask("Who is the prime minister?", as_of="yesterday")
+    with pytest.raises(QuestionError, match="is empty"):
+        news_engine.ask("Who is the prime minister?", date_from="2024-02-01", date_to="2024-01-01")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 import rag
 from rag.embedding import OnnxEncoder, ensure_onnx_model
 from rag.errors import IndexBusyError, IndexIncompleteError, IndexMissingError
-from rag.index import plan, writing
+from rag.index import ParagraphIndex, plan, writing
+from rag.index.rowstore import RowStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -467,3 +469,236 @@ def test_an_interrupted_ingest_stops_splitting_bm25_terms_and_leaves_no_build(
     snapshot = KeywordSnapshot(tmp_path / "bm25-x")
     snapshot.load()
     assert snapshot.ids == list(wanted) and snapshot.search(["rate"], 3)
+
+
+# -- filtered dense search on the snapshot's vectors --------------------------------------------
+
+
+def _dated_corpus(path: Path) -> None:
+    """The seeds (undated) and 36 dated dispatches of six paragraphs each, 2019 to 2024."""
+    from rag.corpus import load_articles, split_paragraphs
+
+    shutil.copytree(ROOT / "seeds", path)
+    texts = [p.text for a in load_articles([ROOT / "seeds"]).articles for p in split_paragraphs(a)]
+    lines = []
+    for a in range(36):
+        body = "\n\n".join(f"Dispatch {a}.{i}: {texts[(a * 6 + i) % len(texts)]}" for i in range(6))
+        date = f"{2019 + a % 6}/{1 + a % 12:02d}/{1 + (a * 5) % 28:02d}"
+        lines.append(
+            json.dumps(
+                {"id": f"dispatch-{a:02d}", "title": f"Dispatch {a}", "publish_date": date, "text": body}
+            )
+        )
+    (path / "dispatches.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def dated(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> rag.Engine:
+    """An index of the seeds and dated dispatches, ingested once (read-only for the tests using it)."""
+    corpus = tmp_path_factory.mktemp("dated") / "corpus"
+    _dated_corpus(corpus)
+    engine = rag.open(corpus=corpus, index_dir=tmp_path_factory.mktemp("dated-index"), model_dir=model_dir)
+    engine.ingest(progress=False)
+    return engine
+
+
+QUERIES = (
+    "Who co-owns the Faena hotel?",
+    "How long did the Kremlin meeting last?",
+    "Kiril Dimitriev Harvard Goldman Sachs",
+    "sanctions on Russian oil",
+)
+
+
+def _exact(index: ParagraphIndex, vector: np.ndarray, k: int, keep) -> list[tuple[str, float]]:  # type: ignore[no-untyped-def]
+    """Brute force over every committed row `keep` accepts, from the paragraph file: best first."""
+    records = index.fetch(index._keywords.ids)
+    scored = sorted(
+        ((float(r.vector @ vector), rid) for rid, r in records.items() if keep(r)),
+        key=lambda x: (-x[0], x[1]),
+    )
+    return [(rid, s) for s, rid in scored[:k]]
+
+
+def _same(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
+    assert [r for r, _ in got] == [r for r, _ in want]
+    assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
+FILTERS = {
+    "date window": (
+        {"date_from": "2021-01-01", "date_to": "2021-12-31"},
+        lambda r: "2021-01-01" <= r.publish_date <= "2021-12-31",
+    ),
+    "articles": (
+        {"article_ids": ["dispatch-04", "dispatch-17", "002_33a30cdbeddf286c"]},
+        lambda r: r.article_id in {"dispatch-04", "dispatch-17", "002_33a30cdbeddf286c"},
+    ),
+    "as of": ({"as_of": "2022-06-30"}, lambda r: not r.publish_date or r.publish_date <= "2022-06-30"),
+}
+
+
+@pytest.mark.parametrize("hnsw_rows", [None, -(10**12), 10**12], ids=["measured", "hnsw", "exact"])
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_filtered_dense_search_is_the_exact_search_over_the_filtered_rows(
+    dated: rag.Engine, name: str, hnsw_rows: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Either way a filter is answered (HNSW's candidates filtered, or the vectors of the rows
+    # within the filter), the top k are those of a brute force over exactly those rows, in order.
+    from rag import index as index_module
+
+    if hnsw_rows is not None:  # HNSW's cost, in rows read: the one way or the other is always cheaper
+        monkeypatch.setattr(index_module, "HNSW_ROWS", hnsw_rows)
+    index = dated._index
+    filters, keep = FILTERS[name]
+    for vector in dated.encoder.encode_queries(list(QUERIES)):
+        for k in (1, 10, 30):
+            got = index.dense_search(vector, k, **filters)
+            _same(got, _exact(index, vector, k, keep))
+    assert index._keywords.vectors is not None
+
+
+def test_too_few_hnsw_candidates_within_the_filter_fall_back_to_the_exact_search(
+    dated: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import index as index_module
+
+    monkeypatch.setattr(index_module, "HNSW_ROWS", -(10**12))
+    monkeypatch.setattr(index_module, "HNSW_MARGIN", 0.01)  # asks HNSW for about k candidates only
+    index = dated._index
+    asked: list[int] = []
+    real = index._chroma.query
+    monkeypatch.setattr(index._chroma, "query", lambda v, n, *a: asked.append(n) or real(v, n, *a))
+    (vector,) = dated.encoder.encode_queries(["Dispatch from Abu Dhabi"])
+    got = index.dense_search(vector, 10, date_from="2020-01-01", date_to="2020-12-31")
+    _same(got, _exact(index, vector, 10, lambda r: r.publish_date.startswith("2020")))
+    assert asked == [1]  # HNSW answered first, with too few candidates of 2020
+
+
+def test_as_of_keeps_undated_rows_and_a_date_range_does_not(dated: rag.Engine) -> None:
+    index = dated._index
+    (vector,) = dated.encoder.encode_queries(["Who co-owns the Faena hotel?"])
+    terms = dated.retriever.query_terms("Who co-owns the Faena hotel?")[0]
+    records = index.fetch(index._keywords.ids)
+    undated = {rid for rid, r in records.items() if not r.publish_date}
+    assert len(undated) == 79  # the seeds
+    for hits in (
+        index.dense_search(vector, 200, as_of="2020-06-30"),
+        index.bm25_search(terms, 200, as_of="2020-06-30"),
+    ):
+        assert undated & {r for r, _ in hits}
+        assert all(not records[r].publish_date or records[r].publish_date <= "2020-06-30" for r, _ in hits)
+    dense = index.dense_search(vector, 200, as_of="2020-06-30")
+    assert {r for r, _ in dense} == undated | {
+        r for r, rec in records.items() if rec.publish_date and rec.publish_date <= "2020-06-30"
+    }
+    for hits in (
+        index.dense_search(vector, 200, date_to="2020-06-30"),
+        index.bm25_search(terms, 200, date_to="2020-06-30"),
+    ):
+        assert hits and not undated & {r for r, _ in hits}
+    # As of the newest date or later, nothing is filtered: HNSW answers as unfiltered.
+    newest = max(r.publish_date for r in records.values())
+    assert index.newest_date() == newest == "2024-12-28"
+    assert index.dense_search(vector, 10, as_of=newest) == index.dense_search(vector, 10)
+    assert index.dense_search(vector, 10, as_of="2030-01-01") == index.dense_search(vector, 10)
+    assert index.dense_search(vector, 10, article_ids=["no-such-article"]) == []
+    assert index.bm25_search(terms, 10, article_ids=["no-such-article"]) == []
+
+
+def test_newest_date_is_empty_when_no_row_is_dated(seeds_engine: rag.Engine) -> None:
+    assert seeds_engine._index.newest_date() == ""
+    (vector,) = seeds_engine.encoder.encode_queries(["Who co-owns the Faena hotel?"])
+    assert len(seeds_engine._index.dense_search(vector, 5, as_of="2001-01-01")) == 5  # all undated
+
+
+def _matrix_matches_rows(index: ParagraphIndex) -> None:
+    """The committed snapshot's vectors are the paragraph file's, row for row in id order."""
+    from rag.index.keywords import KeywordSnapshot
+
+    snapshot = KeywordSnapshot(index._bm25_dir)
+    snapshot.load()
+    assert snapshot.vectors is not None and snapshot.vectors.shape == (len(snapshot.ids), 384)
+    stored = index.rows.get(snapshot.ids)
+    assert len(stored) == len(snapshot.ids)
+    want = np.stack([np.frombuffer(stored[rid][2], dtype=np.float32) for rid in snapshot.ids])
+    assert np.array_equal(np.asarray(snapshot.vectors), want)
+
+
+def test_the_vector_matrix_follows_the_ids_through_unchanged_and_edited_reingests(
+    engine: rag.Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.ingest(progress=False)
+    _matrix_matches_rows(engine._index)
+    read_back: list[int] = []
+    real = RowStore.vectors
+    monkeypatch.setattr(
+        RowStore, "vectors", lambda self, rids: read_back.append(len(rids)) or real(self, rids)
+    )
+    assert engine.ingest(progress=False).unchanged == 79
+    _matrix_matches_rows(engine._index)
+    assert sum(read_back) == 0  # an unchanged re-ingest copies the committed matrix
+    path = corpus / "003_b83f3884dc9034e7.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("nearly five hours", "nearly six hours"))
+    (corpus / "002_33a30cdbeddf286c.txt").unlink()
+    report = engine.ingest(progress=False)
+    assert report.removed == 21 and report.paragraphs == 58
+    _matrix_matches_rows(engine._index)
+    assert 0 < sum(read_back) < 58  # only the rewritten rows are read back
+
+
+def test_a_snapshot_without_vectors_answers_filters_through_chroma_until_the_next_ingest(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    # A snapshot written before the vectors were added (older code) still loads and filters.
+    _dated_corpus(tmp_path / "corpus")
+    engine = rag.open(corpus=tmp_path / "corpus", index_dir=tmp_path / "index", model_dir=model_dir)
+    rows = engine.ingest(progress=False).paragraphs
+    index = engine._index
+    (index._bm25_dir / "vectors.npy").unlink()
+    assert index.bm25_count() == rows and index._keywords.vectors is None
+    for vector in engine.encoder.encode_queries(list(QUERIES)):
+        for filters, keep in FILTERS.values():
+            _same(index.dense_search(vector, 10, **filters), _exact(index, vector, 10, keep))
+    assert engine.ingest(progress=False).unchanged == rows  # the next ingest adds the vectors
+    _matrix_matches_rows(index)
+    assert index.bm25_count() == rows and index._keywords.vectors is not None
+
+
+def test_a_matrix_of_the_wrong_size_is_a_damaged_snapshot(engine: rag.Engine) -> None:
+    engine.ingest(progress=False)
+    np.save(engine._index._bm25_dir / "vectors.npy", np.zeros((3, 384), dtype=np.float32))
+    with pytest.raises(IndexIncompleteError, match=r"damaged .*vectors.*run `rag ingest`"):
+        engine._index.bm25_count()
+
+
+def test_the_vector_matrix_is_put_in_place_with_its_snapshot_or_not_at_all(
+    engine: rag.Engine, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.index.keywords import KeywordSnapshot
+
+    engine.ingest(progress=False)
+    index = engine._index
+    before = (index._bm25_dir / "ids.json").read_text(), (index._bm25_dir / "vectors.npy").read_bytes()
+    (corpus / "002_33a30cdbeddf286c.txt").unlink()
+
+    def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt("killed before the snapshot was put in place")
+
+    for where in ("write_vectors", "install"):  # while the matrix is written, or once it is
+        with monkeypatch.context() as patch:
+            if where == "install":
+                patch.setattr(KeywordSnapshot, "install", crash)
+            else:
+                patch.setattr(writing, "write_vectors", crash)
+            with pytest.raises(KeyboardInterrupt):
+                engine.ingest(progress=False)
+        assert (
+            (index._bm25_dir / "ids.json").read_text(),
+            (index._bm25_dir / "vectors.npy").read_bytes(),
+        ) == before
+        assert not list(index.index_dir.glob(".bm25-*"))  # the build is removed with its matrix
+        _matrix_matches_rows(index)
+    report = engine.ingest(progress=False)
+    assert report.paragraphs == 58 == index.bm25_count()
+    _matrix_matches_rows(index)

@@ -15,6 +15,7 @@ LAYERS = {
     "lexicon": 0,
     "sentences": 0,
     "corpus": 1,
+    "dates": 1,
     "embedding": 1,
     "citations": 1,
     "places": 1,

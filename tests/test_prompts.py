@@ -95,3 +95,25 @@ def test_structured_prompt_asks_for_json_and_schema_allows_only_shown_keys() -> 
     keys = schema["properties"]["sentences"]["items"]["properties"]["keys"]["items"]["enum"]
     assert keys == ["P1", "P2"]
     json.dumps(schema)  # serialisable as sent on the wire
+
+
+def test_the_prompt_carries_the_as_of_date_and_each_paragraphs_date() -> None:
+    dated = Passage(
+        "a#p1",
+        "a",
+        1,
+        "Attal named",
+        "Gabriel Attal was named prime minister.",
+        1.0,
+        1,
+        publish_date="2024-01-09",
+    )
+    undated = Passage("b#p1", "b", 1, "Background", "France has a prime minister.", 0.9, 2)
+    user = render_messages("Who is the prime minister?", [dated, undated], as_of="2024-01-12")[1]["content"]
+    assert user.startswith("Today's date: 2024-01-12. Nothing after it is known.")
+    assert '[P1] (from "Attal named", published 2024-01-09)' in user
+    assert '[P2] (from "Background")\n' in user
+    assert "Today's date" not in render_messages("Who?", [dated])[1]["content"]
+    # Undated paragraphs (the seeds): no date to weigh, the prompt stays as it was.
+    plain = render_messages("Who?", [undated], as_of="2024-01-12")
+    assert "Today's date" not in plain[1]["content"] and "publication date" not in plain[0]["content"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,25 @@ def test_the_cited_articles_own_url_is_kept() -> None:
     out, removed = strip_foreign_links(text, ["https://news.example/article"])
     assert out == text
     assert removed == 0
+
+
+def test_a_date_is_checked_like_a_number_against_the_text_and_the_articles_date() -> None:
+    from rag.schema import Passage
+
+    p = Passage(
+        "a#p1", "a", 1, "Attal named PM", "Gabriel Attal was named prime minister on Tuesday.", 1.0, 1,
+        publish_date="2024-01-09",
+    )  # fmt: skip
+    retrieved = {"a#p1": p}
+    assert verify_sentence(
+        "On 9 January 2024, Gabriel Attal was named prime minister.", ["a#p1"], retrieved
+    ).supported
+    assert verify_sentence("Gabriel Attal was named prime minister on Jan. 9.", ["a#p1"], retrieved).supported
+    wrong = verify_sentence("In 2017, Gabriel Attal was named prime minister.", ["a#p1"], retrieved)
+    assert not wrong.supported and "2017" in wrong.reason
+    undated = verify_sentence(
+        "On 9 January 2024, Gabriel Attal was named prime minister.",
+        ["a#p1"],
+        {"a#p1": replace(p, publish_date="")},
+    )
+    assert not undated.supported

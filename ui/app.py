@@ -61,6 +61,7 @@ CSS = """
 .rag-key { font-weight: 700; color: var(--color-accent); }
 .rag-title { font-weight: 600; }
 .rag-pn { opacity: .7; font-size: .85em; white-space: nowrap; }
+.rag-date, .rag-also { opacity: .75; font-size: .85em; white-space: nowrap; margin-left: .3em; }
 .rag-source-text { font-size: .92em; line-height: 1.45; }
 mark.rag-quote { background: rgba(250, 204, 21, .45); color: inherit; padding: 0 .1em; border-radius: .15em; }
 .rag-source-actions { margin-top: .4em; display: flex; gap: 1em; align-items: center; font-size: .85em; }
@@ -157,12 +158,15 @@ class ChatPage:
     def default_mode(self) -> str:
         return "llm" if self.llm_available else "extractive"
 
-    def ask_kwargs(self, mode: str, k: float | None, articles: Sequence[str] | None) -> dict[str, Any]:
+    def ask_kwargs(
+        self, mode: str, k: float | None, articles: Sequence[str] | None, as_of: str | None = None
+    ) -> dict[str, Any]:
         """Keyword arguments for `Engine.ask_stream` from the settings area."""
         return {
             "k": int(k) if k else None,
             "articles": list(articles) if articles else None,
             "llm": mode == "llm" and self.llm_available,
+            "as_of": (as_of or "").strip() or None,
         }
 
     def respond(
@@ -173,6 +177,7 @@ class ChatPage:
         mode: str = "extractive",
         k: float | None = None,
         articles: Sequence[str] | None = None,
+        as_of: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one turn: yields (textbox, chat, state, sources, status) as the answer grows."""
         state = state or ChatState()
@@ -190,7 +195,7 @@ class ChatPage:
             stream = self.engine.ask_stream(
                 question or "",
                 conversation=state.conversation,
-                **self.ask_kwargs(mode, k, articles),
+                **self.ask_kwargs(mode, k, articles, as_of),
             )
             for item in stream:
                 if isinstance(item, Answer):
@@ -352,13 +357,20 @@ def build_app(engine: Engine) -> gr.Blocks:
                         label="Search only these articles (empty: all)",
                         elem_id="rag-articles",
                     )
+                    as_of = gr.Textbox(
+                        label="As of (YYYY-MM-DD)",
+                        placeholder="empty: the newest article's date",
+                        info="Nothing published later is used; “this week” and “current” are read against it.",
+                        max_length=10,
+                        elem_id="rag-as-of",
+                    )
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render.sources_html([]), elem_id="rag-sources", js_on_load=SOURCES_JS)
                 gr.Markdown("### Article")
                 article = gr.HTML(render.empty_article_html(), elem_id="rag-article", js_on_load=ARTICLE_JS)
 
-        ask_inputs = [question, chat, state, mode, k, articles]
+        ask_inputs = [question, chat, state, mode, k, articles, as_of]
         ask_outputs = [question, chat, state, sources, status]
         question.submit(page.respond, ask_inputs, ask_outputs, concurrency_id="ask")
         send.click(page.respond, ask_inputs, ask_outputs, concurrency_id="ask")

@@ -127,7 +127,8 @@ def nearest_html(passages: Sequence[Passage]) -> list[str]:
     if not passages:
         return []
     items = "".join(
-        f'<li><span class="rag-nearest-title">{escape(p.title)}</span>, paragraph {p.n}: '
+        f'<li><span class="rag-nearest-title">{escape(p.title)}</span>{_date_html(p.publish_date)}, '
+        f"paragraph {p.n}: "
         f"{text_html(shorten(p.text, 320, placeholder=ELLIPSIS))}</li>"
         for p in passages
     )
@@ -159,9 +160,10 @@ def meta_line(answer: Answer) -> str:
         n = len(answer.citations)
         bits.append(f"{n} source{'s' if n != 1 else ''}")
     bits.append(f"{len(answer.passages)} passages searched")
-    total = answer.timings_ms.total
-    if total is not None:
-        bits.append(f"{total:,.0f} ms")
+    if answer.as_of:
+        bits.append(f"as of {answer.as_of}" + (f", about {answer.time_scope}" if answer.time_scope else ""))
+    if answer.timings_ms.total:
+        bits.append(f"{answer.timings_ms.total:,.0f} ms")
     return " · ".join(bits)
 
 
@@ -218,12 +220,24 @@ def source_card_html(citation: Citation, current: bool = True, selected: bool = 
         f'data-rag-paragraph="{pid}">'
         f'<div class="rag-source-head"><span class="rag-key">[{citation.key}]</span> '
         f'<span class="rag-title">{escape(citation.title or citation.article_id)}</span> '
-        f'<span class="rag-pn">¶ {citation.n}</span></div>'
+        f'<span class="rag-pn">¶ {citation.n}</span>{_date_html(citation.publish_date)}'
+        f"{_also_html(citation.also_in)}</div>"
         f'<div class="rag-source-text">{highlight_html(citation.text, citation.quote)}</div>'
         f'<div class="rag-source-actions"><button type="button" class="rag-open" '
         f'data-rag-open="{pid}" data-rag-key="{citation.key}">Open the article at ¶ {citation.n}</button>'
         f"{link}</div></div>"
     )
+
+
+def _date_html(iso: str) -> str:
+    return f' <time class="rag-date" datetime="{escape(iso)}">{escape(iso)}</time>' if iso else ""
+
+
+def _also_html(also_in: Sequence[str]) -> str:
+    if not also_in:
+        return ""
+    n = len(also_in)
+    return f' <span class="rag-also">also in {n} other article{"s" if n != 1 else ""}</span>'
 
 
 def sources_html(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -13,7 +14,7 @@ import numpy as np
 from rag.embedding import DIMENSION, Encoder
 from rag.errors import IndexIncompleteError
 from rag.index import snapshot
-from rag.index.keywords import KeywordSnapshot
+from rag.index.keywords import KeywordSnapshot, date_iso
 from rag.index.plan import plan_sync
 from rag.index.prune import delete_other_indexes, other_fingerprints
 from rag.index.records import RecordCache
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ParagraphIndex"]
 
+# How a filtered dense search is answered: the cheaper, by the costs measured on the whole corpus
+# (eval/PERFORMANCE.md, "Filtered dense search"), of reading the kept rows' vectors (exact) and
+# filtering HNSW's unfiltered candidates. Costs are in rows read in one run: HNSW costs HNSW_ROWS,
+# plus ROWS_PER_CANDIDATE per candidate asked; a row gathered from many runs costs GATHER_COST.
+HNSW_ROWS = 15_000
+ROWS_PER_CANDIDATE = 130
+GATHER_COST = 4
+HNSW_MARGIN = 3.0  # candidates asked of HNSW: k / (the share of rows the filter keeps) x this
+
 
 class ParagraphIndex:
     """The paragraphs of one corpus fingerprint: Chroma for vectors, SQLite for what a paragraph
@@ -38,7 +48,9 @@ class ParagraphIndex:
     before the Chroma row, so a row Chroma has is always readable. Rows are keyed
     `<paragraph_id>:<content hash>`, so an unchanged paragraph is never embedded twice and a changed
     one is a new row. The BM25 snapshot (its id list) is the committed set: readers only see rows in
-    it, so a running or crashed ingest never shows a half-written corpus.
+    it, so a running or crashed ingest never shows a half-written corpus. The snapshot also holds
+    each row's article, date and vector: a filtered dense search reads the vectors of the rows
+    within the filter (exact), or filters HNSW's candidates when the filter keeps most rows.
 
     `sync` decides what an ingest writes (rag.index.plan); rag.index.writing runs the pipeline
     that writes it.
@@ -55,7 +67,7 @@ class ParagraphIndex:
         self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
         self._keywords = KeywordSnapshot(self._bm25_dir)
-        self._committed: set[str] = set()
+        self._committed: dict[str, int] = {}  # committed row id -> its row in the snapshot
         self._snapshot: snapshot.Stamp | None = None  # the stamp of the loaded snapshot
         self._dim = 0
         self._records = RecordCache(self.rows)
@@ -193,7 +205,7 @@ class ParagraphIndex:
 
     def _load_snapshot(self) -> None:
         self._keywords.load()
-        self._committed = set(self._keywords.ids)
+        self._committed = {rid: i for i, rid in enumerate(self._keywords.ids)}
 
     def _check_rows_file(self) -> None:
         """The paragraph file must be there, unless a writer is about to restore it."""
@@ -235,10 +247,16 @@ class ParagraphIndex:
         article_ids: Sequence[str] | None = None,
         date_from: str = "",
         date_to: str = "",
+        as_of: str = "",
     ) -> list[tuple[str, float]]:
-        """Top-k (row id, BM25 score) for stemmed `terms`, within the filters."""
+        """Top-k (row id, BM25 score) for stemmed `terms`, within the filters (see `dense_search`)."""
         self.open_for_reading()
-        return self._keywords.search(terms, k, article_ids, date_from, date_to)
+        return self._keywords.search(terms, k, article_ids, date_from, date_to, as_of)
+
+    def newest_date(self) -> str:
+        """The newest publish date in the committed snapshot (ISO; "" if no row is dated)."""
+        self.open_for_reading()
+        return date_iso(self._keywords.newest)
 
     def articles(self) -> list[ArticleInfo]:
         """Every article of the committed index, in id order, with its paragraph count."""
@@ -264,13 +282,51 @@ class ParagraphIndex:
         article_ids: Sequence[str] | None = None,
         date_from: str = "",
         date_to: str = "",
+        as_of: str = "",
     ) -> list[tuple[str, float]]:
-        """Top-k (row id, cosine similarity) from Chroma, within the filters, committed rows only."""
+        """Top-k (row id, cosine similarity) of the committed rows within the filters, best first.
+
+        Filters: these articles; dated rows from `date_from` to `date_to` (ISO, inclusive); rows
+        published on or before `as_of`, and undated rows (an article without a date is never
+        hidden by it). Unfiltered, Chroma's HNSW answers. Filtered, the cheaper of two: the
+        exact search over the snapshot's vectors of the rows kept, or HNSW's unfiltered
+        candidates filtered (a filter keeping most rows), falling back to the exact search if
+        too few pass. A snapshot made before it held vectors is searched with Chroma's filter.
+        """
         self.open_for_reading()
+        kw = self._keywords
         n = min(k, len(self._committed))
         if n == 0:
             return []
-        hits = self._chroma.query(vector, n, article_ids, date_from, date_to)
+        kept = kw.select(article_ids, date_from, date_to, as_of)
+        if kept is None:
+            return self._hnsw(vector, n)
+        if kw.vectors is None:  # an older snapshot: Chroma's filter, as before the vectors
+            hits = self._chroma.query(vector, n, article_ids, date_from, date_to, as_of)
+            return [(rid, similarity) for rid, similarity in hits if rid in self._committed]
+        rows, total = len(kept.rows), len(kept.mask)
+        n = min(n, rows)
+        if n == 0:
+            return []
+        share = rows / total
+        ask = min(total, math.ceil(n * HNSW_MARGIN / share))
+        exact = rows * (GATHER_COST if kept.gathered else 1)
+        # Too few of HNSW's candidates pass about as often as the filter drops rows (a question's
+        # neighbours share its time, which a date filter keeps or drops together), and the exact
+        # search follows: on the whole corpus, a filter keeping up to 57 % of the rows is exact.
+        if exact > HNSW_ROWS + ROWS_PER_CANDIDATE * ask + (1 - share) * exact:
+            hits = [
+                (rid, similarity)
+                for rid, similarity in self._chroma.query(vector, ask, None, "", "")
+                if (i := self._committed.get(rid)) is not None and kept.mask[i]
+            ]
+            if len(hits) >= n:
+                return hits[:n]
+        return kw.nearest(vector, n, kept)
+
+    def _hnsw(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """Chroma's nearest `n` rows, committed ones only."""
+        hits = self._chroma.query(vector, n, None, "", "")
         return [(rid, similarity) for rid, similarity in hits if rid in self._committed]
 
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:

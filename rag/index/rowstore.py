@@ -55,6 +55,17 @@ class RowStore:
                     out[rid] = (meta, text, vec, svec)
         return out
 
+    def vectors(self, rids: Sequence[str]) -> dict[str, bytes]:
+        """The paragraph vectors (float32 bytes) of `rids` (missing rows are left out)."""
+        out: dict[str, bytes] = {}
+        with self._lock:
+            db = self._conn()
+            for b in range(0, len(rids), 500):
+                chunk = list(rids[b : b + 500])
+                marks = ",".join("?" * len(chunk))
+                out.update(db.execute(f"SELECT rid, vector FROM rows WHERE rid IN ({marks})", chunk))
+        return out
+
     def delete(self, rids: Sequence[str]) -> None:
         with self._lock:
             db = self._conn()

@@ -127,12 +127,13 @@ class ChromaStore:
         article_ids: Sequence[str] | None,
         date_from: str,
         date_to: str,
+        as_of: str = "",
     ) -> list[tuple[str, float]]:
         """The `n` rows nearest `vector` within the filters, as (row id, cosine similarity)."""
         query: dict[str, Any] = {
             "query_embeddings": [vector.tolist()],
             "n_results": n,
-            "where": _where(article_ids, date_from, date_to),
+            "where": _where(article_ids, date_from, date_to, as_of),
             "include": ["distances"],
         }
         store = self.collection()
@@ -191,8 +192,10 @@ class ChromaStore:
                 shutil.rmtree(path)
 
 
-def _where(article_ids: Sequence[str] | None, date_from: str, date_to: str) -> dict[str, Any] | None:
-    """The Chroma filter for these articles and dates (None: no filter)."""
+def _where(
+    article_ids: Sequence[str] | None, date_from: str, date_to: str, as_of: str = ""
+) -> dict[str, Any] | None:
+    """The Chroma filter for these articles and dates (None: no filter); `as_of` keeps undated rows."""
     clauses: list[dict[str, Any]] = []
     if article_ids:
         clauses.append({"article_id": {"$in": list(article_ids)}})
@@ -201,6 +204,8 @@ def _where(article_ids: Sequence[str] | None, date_from: str, date_to: str) -> d
     if date_to:
         clauses.append({"date": {"$lte": date_int(date_to)}})
         clauses.append({"date": {"$gt": 0}})
+    if as_of:
+        clauses.append({"$or": [{"date": {"$lte": date_int(as_of)}}, {"date": {"$eq": 0}}]})
     return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

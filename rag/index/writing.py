@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.embedding import Encoder, movable_spec
 from rag.index.encoding_process import EncodingProcess
-from rag.index.keywords import KeywordSnapshot, date_int
+from rag.index.keywords import KeywordSnapshot, committed_vectors, date_int
 from rag.index.plan import Wanted, split_row_id
 from rag.index.rowstore import RowStore
 from rag.sentences import split_sentences
@@ -23,6 +23,7 @@ from rag.terms import content_terms
 
 # Paragraphs per step: more is fewer fixed-cost calls, more memory and more lost to a crash (PERFORMANCE.md).
 WRITE_BATCH = 1024
+_VECTOR_CHUNK = 8192  # rows of the snapshot's vector matrix copied or read at a time
 
 Encoded = tuple[np.ndarray, list[np.ndarray]]  # a step's paragraph vectors and sentence vectors
 
@@ -56,15 +57,16 @@ def write(
     bm25_dir: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Write the rows `todo` (ids in `wanted`) and put the BM25 snapshot of all of `wanted` in
-    place; returns how many texts were embedded.
+    """Write the rows `todo` (ids in `wanted`) and put the snapshot of all of `wanted` (BM25,
+    filter fields, vectors) in place; returns how many texts were embedded.
 
     A step's rows are written (side rows, then Chroma, whose HNSW inserts are most of the cost) on a
     writer thread while the next step is encoded, in a process of its own when there is much to
     embed (rag.index.encoding_process); one write is in flight at a time, so a failed write surfaces
     at the next step, in order. The BM25 snapshot needs the texts only: it is built on a thread of
-    its own during the encoding and put in place once every row is written. The caller decides what
-    to write and owns the stores: this never touches Chroma itself (`store_rows` does).
+    its own during the encoding; once every row is written, the snapshot's vector matrix is added to
+    it and it is put in place. The caller decides what to write and owns the stores: this never
+    touches Chroma itself (`store_rows` does).
 
     Args:
         todo: Row ids to write, in the order to write them (longest text first).
@@ -74,7 +76,7 @@ def write(
         texts: How many distinct texts `todo` embeds: with more than two steps' worth, the
             encoder moves to a process of its own.
         encoder: The paragraph encoder.
-        side: The side row store, read for reused vectors.
+        side: The side row store, read for reused vectors and the snapshot's vector matrix.
         store_rows: Writes one step's rows (side rows first, then Chroma); runs on the writer thread.
         bm25_dir: Where the BM25 snapshot is put in place.
         progress: Called with (rows written, rows to write).
@@ -103,8 +105,44 @@ def write(
         settle()
         if progress and todo:
             progress(len(todo), len(todo))
-        KeywordSnapshot.install(snapshot.result(), bm25_dir)
+        built = snapshot.result()
+        write_vectors(built, snapshot_order(wanted), set(todo), side, bm25_dir, encoder.dim)
+        KeywordSnapshot.install(built, bm25_dir)
     return embedded
+
+
+def write_vectors(
+    built: Path, ids: list[str], written: set[str], side: RowStore, bm25_dir: Path, dim: int
+) -> None:
+    """Add the vector matrix of `ids` (the snapshot's id order) to the snapshot build `built`.
+
+    A row the committed snapshot at `bm25_dir` already holds, and that this ingest did not write
+    again (`written`), keeps its vector from there: a row id names its text and the fingerprint its
+    model, so the vector is the same, and a re-ingest that changes nothing reads no row back. The
+    others are read from the paragraph file, which holds every row by now.
+    """
+    matrix = KeywordSnapshot.open_vectors(built, len(ids), dim)
+    at = {rid: i for i, rid in enumerate(ids)}
+    todo = set(at)
+    old = committed_vectors(bm25_dir)
+    if old is not None and old[1].shape[1] == dim:
+        old_ids, old_vectors = old
+        pairs = [(at[rid], j) for j, rid in enumerate(old_ids) if rid in at and rid not in written]
+        for b in range(0, len(pairs), _VECTOR_CHUNK):
+            dst, src = np.asarray(pairs[b : b + _VECTOR_CHUNK]).T
+            matrix[dst] = old_vectors[src]
+        todo -= {ids[i] for i, _ in pairs}
+    wanted = sorted(todo, key=at.__getitem__)
+    for b in range(0, len(wanted), _VECTOR_CHUNK):
+        chunk = wanted[b : b + _VECTOR_CHUNK]
+        found = side.vectors(chunk)
+        if len(found) < len(chunk):
+            lost = next(r for r in chunk if r not in found)
+            raise RuntimeError(f"the paragraph file lacks row {lost} of the new snapshot")
+        rows = [at[r] for r in chunk]
+        matrix[rows] = np.frombuffer(b"".join(found[r] for r in chunk), dtype=np.float32).reshape(-1, dim)
+    matrix.flush()
+    del matrix
 
 
 def _plan_steps(todo: list[str], wanted: Wanted, known: set[str]) -> Iterator[Step]:
@@ -208,11 +246,19 @@ def _bm25_ahead(bm25_dir: Path, wanted: Wanted) -> Iterator[Future[Path]]:
         KeywordSnapshot.discard_builds(bm25_dir)
 
 
+def snapshot_order(wanted: Wanted) -> list[str]:
+    """The snapshot's rows in order: by date (undated first), then article, then as `wanted` has
+    them (each article's paragraphs in order). A date range, an as-of date and an article then
+    each keep one run of consecutive rows, whose vectors a filtered search reads without
+    gathering them."""
+    return sorted(wanted, key=lambda r: (date_int(wanted[r][0].publish_date), wanted[r][1].article_id))
+
+
 def _build_bm25(bm25_dir: Path, wanted: Wanted, stop: threading.Event) -> Path:
-    """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors); raises
-    CancelledError, having written nothing, if `stop` is set while the texts are split into terms
-    (most of the build's time)."""
-    ids = list(wanted)
+    """Build the BM25 snapshot of `wanted` (it needs the texts only, not their vectors), its rows
+    in `snapshot_order`; raises CancelledError, having written nothing, if `stop` is set while
+    the texts are split into terms (most of the build's time)."""
+    ids = snapshot_order(wanted)
     terms: list[list[str]] = []
     for b in range(0, len(ids), 2048):
         if stop.is_set():

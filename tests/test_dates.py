@@ -1,0 +1,106 @@
+"""A question's time scope, resolved against its as-of date; how an article's date fits it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from rag.dates import describe, parse_date, search_window, time_fit, time_scope
+from rag.errors import QuestionError
+from rag.schema import TimeScope
+
+FRIDAY = dt.date(2024, 1, 12)
+
+
+@pytest.mark.parametrize(
+    "question, start, end",
+    [
+        ("Who was named France's new prime minister this week?", "2024-01-08", "2024-01-12"),
+        ("What happened in Gaza yesterday?", "2024-01-11", "2024-01-11"),
+        ("What did the Fed decide last month?", "2023-12-01", "2023-12-31"),
+        ("Who won the Golden Globe in January?", "2024-01-01", "2024-01-12"),
+        ("What did Apple announce at its event in March?", "2023-03-01", "2023-03-31"),
+        ("What did Biden say on Tuesday?", "2024-01-09", "2024-01-09"),
+        ("Who won the Super Bowl on Sunday night?", "2024-01-07", "2024-01-07"),
+        ("Who won the Golden Globes 2017 best drama award?", "2017-01-01", "2017-12-31"),
+        ("How many jobs were added last year?", "2023-01-01", "2023-12-31"),
+        ("What was announced on Jan. 5?", "2024-01-05", "2024-01-05"),
+    ],
+)
+def test_an_expression_of_time_is_a_window_read_against_as_of(question: str, start: str, end: str) -> None:
+    scope = time_scope(question, FRIDAY)
+    assert (scope.strength, scope.start, scope.end) == ("window", start, end)
+
+
+def test_the_same_words_mean_another_week_at_another_as_of() -> None:
+    earlier = time_scope("Who resigned this week?", dt.date(2017, 5, 3))
+    assert (earlier.start, earlier.end) == ("2017-05-01", "2017-05-03")
+
+
+@pytest.mark.parametrize(
+    "question, phrase",
+    [
+        ("Who is the new prime minister of France?", "new"),
+        ("Who is the current CEO of Boeing?", "current"),
+        ("Who recently resigned from the cabinet?", "recently"),
+        ("When is the next Republican debate?", "next"),
+        ("Who is the latest candidate to drop out?", "latest"),
+    ],
+)
+def test_words_asking_for_the_latest_state_are_a_soft_scope(question: str, phrase: str) -> None:
+    scope = time_scope(question, FRIDAY)
+    assert scope == TimeScope("soft", "", "2024-01-12", phrase)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who co-owns the Faena hotel?",
+        "How many points did he score in 3 games?",
+        "What did the 28-point plan say?",
+        "Which team did he play for?",
+    ],
+)
+def test_a_question_without_time_words_is_timeless(question: str) -> None:
+    assert time_scope(question, FRIDAY).strength == "none"
+
+
+def test_a_window_fits_its_reporting_days_and_falls_off_outside() -> None:
+    week = time_scope("What happened this week?", FRIDAY)
+    assert time_fit(week, "2024-01-09", FRIDAY) == 1.0
+    assert time_fit(week, "2024-01-12", FRIDAY) == 1.0
+    assert 0.7 < time_fit(week, "2024-01-01", FRIDAY) < 0.8  # a week before: a little less
+    assert time_fit(week, "2017-05-01", FRIDAY) < 0.001  # years before: nothing
+    assert time_fit(week, "", FRIDAY) == 0.0  # undated: no evidence either way
+    assert time_fit(week, "2024-01-13", FRIDAY) == 0.0  # after as-of: never used
+
+
+def test_a_soft_scope_prefers_the_newest_article() -> None:
+    soft = time_scope("Who is the current prime minister?", FRIDAY)
+    fits = [time_fit(soft, d, FRIDAY) for d in ("2024-01-10", "2023-07-01", "2019-01-01")]
+    assert fits == sorted(fits, reverse=True) and fits[0] > 0.95 and fits[2] < 0.01
+    assert time_fit(time_scope("Who co-owns the hotel?", FRIDAY), "2024-01-10", FRIDAY) == 0.0
+
+
+def test_the_search_window_adds_the_reporting_days_and_stops_at_as_of() -> None:
+    yesterday = time_scope("What happened yesterday?", FRIDAY)
+    assert search_window(yesterday, "2024-01-12") == ("2024-01-11", "2024-01-12")
+    month = time_scope("What did the Fed decide last month?", FRIDAY)
+    assert search_window(month, "2024-01-12") == ("2023-12-01", "2024-01-07")
+    assert search_window(time_scope("Who is the current CEO?", FRIDAY), "2024-01-12") == (
+        "2023-07-13",
+        "2024-01-12",
+    )
+    assert search_window(time_scope("Who co-owns the hotel?", FRIDAY), "2024-01-12") is None
+
+
+def test_dates_are_checked_and_described() -> None:
+    assert parse_date("2024-01-12") == FRIDAY and parse_date("") is None
+    with pytest.raises(QuestionError, match="'2024-13-45' is not a date; give it as YYYY-MM-DD"):
+        parse_date("2024-13-45", "--from date")
+    assert (
+        describe(time_scope("What happened this week?", FRIDAY))
+        == "this week (8 January 2024 to 12 January 2024)"
+    )
+    assert describe(time_scope("Who is the current CEO?", FRIDAY)) == "current"
