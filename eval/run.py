@@ -262,6 +262,42 @@ def evaluate(
     return out
 
 
+def feedback_candidates(path: Path) -> list[dict[str, Any]]:
+    """Gold-set items drafted from readers' "this answer is wrong" feedback that gave the right
+    answer: the question, its as-of date and that answer; evidence is for the reviewer to add."""
+    if not path.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            f = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash: the rest still counts
+        if f.get("rating") != "down" or not str(f.get("correct_answer", "")).strip():
+            continue
+        item = {
+            "id": f"fb{len(out) + 1:03d}",
+            "question": f["question"],
+            "answers": [f["correct_answer"].strip()],
+            "evidence": [],
+            "type": "feedback",
+            "note": f"answered: {f.get('answer', '')[:200]}"
+            + (f"; reader: {f['comment']}" if f.get("comment") else ""),
+        }
+        if f.get("as_of"):
+            item["as_of"] = f["as_of"]
+        out.append(item)
+    return out
+
+
+def print_feedback(path: Path) -> int:
+    items = feedback_candidates(path)
+    for item in items:
+        print(json.dumps(item, ensure_ascii=False))
+    print(f"eval: {len(items)} candidate gold item(s) from {path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """`rag eval`'s options."""
     p = argparse.ArgumentParser(
@@ -278,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
         "../shared/corpora/news-2024q1.jsonl, each question at its own as-of date)",
     )
     p.add_argument("--gold", default=None, help="a gold set file instead (default: the set's)")
+    p.add_argument(
+        "--feedback",
+        action="store_true",
+        help="print the page's 'wrong answer' feedback (<index>/feedback.jsonl) as candidate gold items, "
+        "one JSON line each, to review and add to a gold set; nothing is evaluated",
+    )
     p.add_argument("--out", default=None, help="results folder (default eval/results)")
     p.add_argument("-k", type=int, default=None, help="passages per question")
     p.add_argument("--no-gate", action="store_true", help="report only; exit 0 whatever the metrics")
@@ -307,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.index:
         overrides["index_dir"] = Path(args.index)
     engine = rag.open(**overrides)
+    if args.feedback:
+        return print_feedback(engine.settings.index_dir / "feedback.jsonl")
     report = engine.ensure_index(progress=bool(default_corpus))
     if report:
         print(f"eval: ingested {report.summary()}", file=sys.stderr)

@@ -18,6 +18,11 @@ def _engine(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, Any] = {}
     if getattr(args, "corpus", None):
+        from rag.errors import CorpusError
+
+        missing = [p for p in str(args.corpus).split(",") if p.strip() and not Path(p.strip()).exists()]
+        if missing:
+            raise CorpusError(f"no such file or folder: {missing[0]}; check --corpus")
         overrides["corpus"] = args.corpus
     if getattr(args, "index", None):
         overrides["index_dir"] = Path(args.index)
@@ -63,6 +68,8 @@ def _print_answer(answer: Any, show_sources: bool = True) -> None:
             when = f"{c.publish_date}, " if c.publish_date else ""
             also = f"; also in {len(c.also_in)} other article(s)" if c.also_in else ""
             print(f"[{c.key}] {c.title} ({when}paragraph {c.n}, {c.paragraph_id}{also})")
+    for f in answer.filters:
+        print(f"filter: {f}")
     if show_sources and answer.as_of:
         scope = f"; about {answer.time_scope}" if answer.time_scope else ""
         print(f"\nas of {answer.as_of}{scope}")
@@ -70,6 +77,10 @@ def _print_answer(answer: Any, show_sources: bool = True) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     engine = _engine(args)
+    if args.corpus:  # a corpus named here is the one answered from: bring the index up to it first
+        report = engine.ensure_index(progress=False)
+        if report:
+            print(f"ingested {report.summary()}", file=sys.stderr)
     answer = engine.ask(
         args.question,
         k=args.k,
@@ -142,6 +153,19 @@ def cmd_llm_server(args: argparse.Namespace) -> int:
         while server.proc is not None and server.proc.poll() is None:
             time.sleep(0.5)
         raise RagError(f"the llama.cpp server stopped ({server.proc.returncode if server.proc else '?'})")
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    needle = (args.search or "").lower()
+    shown = 0
+    for a in engine.articles():
+        if needle and needle not in f"{a.article_id} {a.title} {a.source} {a.url}".lower():
+            continue
+        print(f"{a.article_id}\t{a.publish_date or '-'}\t{a.paragraphs}\t{a.title}")
+        shown += 1
+    print(f"{shown} article(s)", file=sys.stderr)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -221,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", default=None, help="write the server's log to this file")
     p.add_argument("--check", action="store_true", help="start, send one token through the model, stop")
     p.set_defaults(func=cmd_llm_server)
+
+    p = common(sub.add_parser("articles", help="list the indexed articles: id, date, paragraphs, title"))
+    p.add_argument("--search", help="only those whose id, title, source or url holds this text")
+    p.set_defaults(func=cmd_articles)
 
     p = common(sub.add_parser("status", help="show the index state"))
     p.set_defaults(func=cmd_status)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import sys
+import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rag.citations import CitationKeys
 from rag.config import Settings
@@ -23,8 +25,12 @@ from rag.errors import ConfigError, QuestionError
 from rag.extractive import ExtractiveAnswerer
 from rag.index import ParagraphIndex
 from rag.llm import CircuitBreaker, LLMAnswerer, LLMClient, LLMConfig
+from rag.questions import analyse_question
 from rag.retrieve import HybridRetriever
 from rag.schema import Answer, ArticleInfo, IndexStatus, Passage, Retrieved, SyncReport, TimeScope, Timings
+
+FEEDBACK_FILE = "feedback.jsonl"
+Progress = bool | Callable[[str, int, int], None]  # a bar on stderr, silence, or (stage, done, total)
 
 
 @dataclass
@@ -55,12 +61,18 @@ class Engine:
         self._retriever: HybridRetriever | None = None
         self._llm_answerer: LLMAnswerer | None = None
         self.extractive = ExtractiveAnswerer()
+        self._feedback_lock = threading.Lock()
+        self._parts_lock = threading.RLock()  # the encoder, retriever and LLM client are built once
 
     # -- parts, built on first use so `import rag` and `rag --help` stay fast -------------
 
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
+        if self._encoder is not None:
+            return self._encoder
+        with self._parts_lock:  # page threads: one encoder, built once
+            if self._encoder is not None:
+                return self._encoder
             s = self.settings
             if s.embed_base_url:
                 self._encoder = RemoteEncoder(s.embed_base_url, s.embed_model, s.embed_api_key)
@@ -74,16 +86,24 @@ class Engine:
 
     @property
     def retriever(self) -> HybridRetriever:
-        if self._retriever is None:
-            self._retriever = HybridRetriever(
-                self._index, self.encoder, self.settings.candidates, self.settings.rrf_k
-            )
-        return self._retriever
+        retriever = self._retriever
+        if retriever is None:
+            with self._parts_lock:
+                if self._retriever is None:
+                    self._retriever = HybridRetriever(
+                        self._index, self.encoder, self.settings.candidates, self.settings.rrf_k
+                    )
+                retriever = self._retriever
+        return retriever
 
     @property
     def llm_answerer(self) -> LLMAnswerer:
         """The LLM answerer (one per engine, so its circuit breaker spans questions)."""
-        if self._llm_answerer is None:
+        if self._llm_answerer is not None:
+            return self._llm_answerer
+        with self._parts_lock:
+            if self._llm_answerer is not None:
+                return self._llm_answerer
             s = self.settings
             config = LLMConfig(
                 model=s.llm_model,
@@ -115,21 +135,37 @@ class Engine:
     def corpus_signature(self, paths: Sequence[Path] | None = None) -> str:
         """Cheap fingerprint of the corpus files (names, sizes, mtimes): tells if ingest is due."""
         h = hashlib.sha1()
-        for f in iter_files(paths or self.settings.corpus_paths):
+        # Resolved and sorted: the same files named another way ("corpora/x.jsonl", "./corpora/x.jsonl")
+        # must not look like a changed corpus and trigger an ingest.
+        for f in sorted({f.resolve() for f in iter_files(paths or self.settings.corpus_paths)}):
             st = f.stat()
             h.update(f"{f}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 
-    def ingest(self, paths: Sequence[Path | str] | None = None, progress: bool = True) -> SyncReport:
-        """Make the index hold exactly the articles under `paths` (default: the corpus setting)."""
+    def ingest(self, paths: Sequence[Path | str] | None = None, progress: Progress = True) -> SyncReport:
+        """Make the index hold exactly the articles under `paths` (default: the corpus setting).
+
+        `progress`: True shows a bar (or log lines) on stderr; a callable gets `(stage, done,
+        total)` as it goes ("reading", then "embedding" with paragraph counts); False is silent.
+        """
+        report_to = progress if callable(progress) else None
+        if report_to:
+            report_to("reading", 0, 0)
         roots = [Path(p) for p in paths] if paths else self.settings.corpus_paths
         loaded = load_articles(roots)
         corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
         boilerplate = find_boilerplate(corpus)  # repeated across articles; the rest keep their ids
         corpus = [(a, [p for p in ps if p.paragraph_id not in boilerplate]) for a, ps in corpus]
-        bar = _ProgressBar("embedding") if progress else None
+        bar = _ProgressBar("embedding") if progress is True else None
+        update = (
+            bar.update
+            if bar
+            else (lambda done, total: report_to("embedding", done, total))
+            if report_to
+            else None
+        )
         try:
-            report = self._index.sync(corpus, self.encoder, bar.update if bar else None)
+            report = self._index.sync(corpus, self.encoder, update)
         finally:
             if bar:
                 bar.close()
@@ -143,8 +179,9 @@ class Engine:
         """What ingest would skip, and why (without touching the index)."""
         return load_articles(paths or self.settings.corpus_paths).skipped
 
-    def ensure_index(self, progress: bool = True) -> SyncReport | None:
-        """Ingest when the index is missing, incomplete or older than the corpus files."""
+    def ensure_index(self, progress: Progress = True) -> SyncReport | None:
+        """Ingest when the index is missing, incomplete or older than the corpus files (`progress`
+        as for `ingest`); None when it is current."""
         status = self._index.status()
         if (
             status is None
@@ -158,6 +195,43 @@ class Engine:
     def status(self) -> IndexStatus | None:
         """The committed index's state (articles, paragraphs, complete, last update), None if none."""
         return self._index.status()
+
+    def record_feedback(
+        self,
+        question: str,
+        answer_text: str,
+        rating: Literal["up", "down"],
+        comment: str = "",
+        correct_answer: str = "",
+        citations: Sequence[str] = (),
+        as_of: str = "",
+    ) -> Path:
+        """Keep a reader's verdict on an answer: one JSON line in `<index_dir>/feedback.jsonl`.
+
+        `rag eval --feedback` lists the "down" ones with a correct answer as candidate gold items.
+
+        Raises:
+            QuestionError: `rating` is not "up" or "down".
+        """
+        if rating not in ("up", "down"):
+            raise QuestionError(f"feedback rating must be 'up' or 'down', got {rating!r}")
+        record = {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "question": question[: self.settings.max_question_chars],
+            "answer": answer_text[:4000],
+            "rating": rating,
+            "comment": comment[:2000],
+            "correct_answer": correct_answer[:500],
+            "citations": list(citations)[:20],
+            "as_of": as_of,
+            "corpus": self.settings.corpus,
+        }
+        path = self.settings.index_dir / FEEDBACK_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._feedback_lock, path.open("a", encoding="utf-8") as f:
+            f.write(line)  # one write per line: concurrent page threads never interleave a record
+        return path
 
     def open_index(self) -> None:
         """Open the committed index for reading now (the first question would otherwise).
@@ -220,12 +294,49 @@ class Engine:
         if start and end and start > end:
             raise QuestionError(f"the date range {start} to {end} is empty; the first date must come first")
         when = parse_date(as_of, "the as-of date") or parse_date(self.default_as_of())
+        described: list[str] = []
+        notes: list[str] = []
+        if articles:
+            described.append(self._check_articles(articles))
+        if start or end:
+            if start and end:
+                described.append(f"published {start.isoformat()} to {end.isoformat()}")
+            else:
+                described.append(
+                    f"published on or {'after ' + str(start) if start else 'before ' + str(end)}"
+                )
+            undated = sum(1 for a in self._index.articles() if not a.publish_date)
+            if undated:
+                notes.append(
+                    f"{undated} undated article{'s' if undated != 1 else ''} "
+                    f"{'are' if undated != 1 else 'is'} outside any date range and {'were' if undated != 1 else 'was'} not searched."
+                )
         return _Filters(
             tuple(articles) if articles else None,
             start.isoformat() if start else "",
             end.isoformat() if end else "",
             when.isoformat() if when else "",
+            tuple(described),
+            tuple(notes),
         )
+
+    def _check_articles(self, articles: Sequence[str]) -> str:
+        """The filter in words; an id the index does not hold is a one-line error naming the closest."""
+        self._index.open_for_reading()
+        known = {a.article_id: a for a in self._index.articles()}
+        for aid in articles:
+            if aid not in known:
+                import difflib
+
+                close = difflib.get_close_matches(aid, list(known), n=3)
+                hint = f"; the closest: {', '.join(close)}" if close else ""
+                raise QuestionError(f"no article {aid!r} in the index{hint} (`rag articles` lists them)")
+        if len(articles) == 1:
+            info = known[articles[0]]
+            return f"only the article \u201c{info.title}\u201d" + (
+                f" ({info.publish_date})" if info.publish_date else ""
+            )
+        return f"only {len(articles)} articles"
 
     def _retrieve(
         self,
@@ -338,6 +449,8 @@ class Engine:
             timings_ms=Timings((t1 - t0) * 1000, (t2 - t1) * 1000, (t2 - t0) * 1000),
             as_of=filters.as_of,
             time_scope=describe(scope),
+            filters=filters.described,
+            notices=(*answer.notices, *filters.notes),
         )
         if conversation is not None:
             conversation.turns.append(Turn(q, answer))
@@ -374,6 +487,8 @@ class _Filters:
     date_from: str
     date_to: str
     as_of: str
+    described: tuple[str, ...] = ()  # the filters in words, for the answer
+    notes: tuple[str, ...] = ()  # what the filters leave out that a reader may not expect
 
 
 class _Lookup:
@@ -385,7 +500,9 @@ class _Lookup:
 
     def search(self, query: str, k: int, article: str | None = None) -> Retrieved:
         if article is not None:  # the article's own paragraphs, up to the question's now
-            return self._engine._retrieve(query, k, _Filters((article,), "", "", self._filters.as_of))
+            return self._engine._retrieve(
+                query, k, replace(self._filters, articles=(article,), date_from="", date_to="")
+            )
         return self._engine._retrieve(query, k, self._filters)
 
     def idf(self, term: str) -> float:
@@ -428,8 +545,8 @@ def follow_up_context(question: str, conversation: Conversation | None) -> str:
     leans = any(w in tokens for w in _FOLLOW_UP if " " not in w) or any(
         low.startswith(w) for w in _FOLLOW_UP if " " in w
     )
-    if not leans and len(tokens) > 6:
-        return ""
+    if not leans and (len(tokens) > 6 or analyse_question(question).entities):
+        return ""  # long, or naming its own subject ("Who co-owns the Faena hotel?"): it stands alone
     return conversation.turns[-1].question
 
 

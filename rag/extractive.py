@@ -25,6 +25,8 @@ from rag.questions import (
     has_kind,
     head_noun,
     hop_query,
+    identifies,
+    identity_name,
     is_multi_hop,
     kind_values,
     known_by_initials,
@@ -61,6 +63,7 @@ class Tuning:
     w_time_window: float = 0.3  # the article is of the time the question names ("this week")
     w_time_soft: float = 0.1  # the article is recent and the question asks for the latest state
     rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
+    w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
 
 
 TUNING = Tuning()
@@ -142,6 +145,7 @@ class _Scorer:
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
         self.past = _asks_about_the_past(question)
+        self.identity = identity_name(question)
         self.scope = retrieved.scope
         self.as_of = parse_date(retrieved.as_of)
         self.w_time = {"window": tuning.w_time_window, "soft": tuning.w_time_soft}.get(
@@ -188,6 +192,7 @@ class _Scorer:
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 + t.w_year * c.in_year
                 + timely
+                + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
             )
             yield c
 
@@ -244,6 +249,11 @@ def _only_future(sentence: str, verbs: set[str]) -> bool:
     return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
 
 
+def _short(text: str, limit: int = 60) -> str:
+    """A name quoted in a reason, cut to a readable length (a pasted page is no name)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
+
+
 def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
     return Answer(question, "", True, reason, passages=tuple(retrieved.passages))
 
@@ -265,7 +275,7 @@ def _unanswerable(
         return "The articles do not say: nothing relevant was found."
     missing = unknown_entities(shape, known)
     if missing:
-        return f"The articles do not mention {' or '.join(missing[:2])}."
+        return f"The articles do not mention {' or '.join(_short(m) for m in missing[:2])}."
     if shape.kind in ("person", "number", "date"):
         reason = _unknown_word(shape, records, retrieved, known, tuning)
         if reason:
@@ -301,9 +311,11 @@ def _unknown_word(
     # stop importing..." -- "a deal to end Russian imports"), but only by a close sentence.
     verbs = set(predicate_words(question))
     if any(w not in verbs for w in unknown):
-        return f"The articles do not mention \u201c{next(w for w in unknown if w not in verbs)}\u201d."
+        return (
+            f"The articles do not mention \u201c{_short(next(w for w in unknown if w not in verbs))}\u201d."
+        )
     if unknown and _closest_sentence(records, retrieved) < tuning.min_verb_similarity:
-        return f"The articles do not mention \u201c{unknown[0]}\u201d."
+        return f"The articles do not mention \u201c{_short(unknown[0])}\u201d."
     return None
 
 

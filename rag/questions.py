@@ -14,6 +14,7 @@ from rag.lexicon import (
     WEEKDAYS,
     is_demonym,
     is_descriptive,
+    is_past_tense,
     matches_spelling,
 )
 from rag.places import place_aliases
@@ -415,3 +416,37 @@ def unknown_entities(shape: QuestionShape, known: Callable[[str], bool]) -> list
         if parts and not known(parts[-1]) and not known_by_initials(entity, known):
             missing.append(entity)
     return missing
+
+
+_IDENTITY = re.compile(r"^\s*who\s+(?:is|was)\s+(.+?)\s*\??\s*$", re.IGNORECASE)
+_NOT_ROLE = frozenset(
+    "said says told tells wrote writes added adds noted notes asked asks and or by with to from of for".split()
+)
+
+
+def identity_name(question: str) -> str | None:
+    """The name a "Who is Kirill Dmitriev?" question asks about; None for any other question."""
+    m = _IDENTITY.match(question)
+    if not m:
+        return None
+    name = m.group(1).strip()
+    tokens = name.split()
+    if not tokens or len(tokens) > 4 or not all(t[:1].isupper() for t in tokens):
+        return None
+    return name
+
+
+def identifies(name: str, sentence: str) -> bool:
+    """The sentence says who `name` is: "Kirill Dmitriev, the head of the Russian Direct Investment
+    Fund", "Putin's envoy Kirill Dmitriev", "Dmitriev is a former banker" (the surname is enough)."""
+    last = re.escape(_POSSESSIVE.sub("", name.split()[-1]))
+    full = rf"(?:[A-Z][\w\u2019'.-]*\s+){{0,2}}{last}\b"
+    if re.search(rf"{full}\s*,\s+(?:the|a|an|who|[A-Z][\w-]*[\u2019']s)\b", sentence):
+        return True
+    if re.search(rf"{full}\s+(?:is|was)\s+(?:the|a|an)\b", sentence):
+        return True
+    for m in re.finditer(rf"\b([a-z][\w-]+)\s+{full}", sentence):
+        word = m.group(1)
+        if word not in STOPWORDS and word not in _NOT_ROLE and not is_past_tense(word):
+            return True  # a role right before the name: "envoy Kirill Dmitriev"
+    return False

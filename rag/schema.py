@@ -133,12 +133,14 @@ class Answer:
     timings_ms: Timings = Timings()
     as_of: str = ""  # the question's "now" (ISO): nothing published after it was used
     time_scope: str = ""  # the time the question is about, as resolved ("this week (8-14 January 2024)")
+    filters: tuple[str, ...] = ()  # the filters that were on, in words ("only the article ...")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "as_of": self.as_of,
             "time_scope": self.time_scope,
+            "filters": list(self.filters),
             "text": self.text,
             "abstained": self.abstained,
             "abstain_reason": self.abstain_reason,

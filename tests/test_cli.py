@@ -86,3 +86,48 @@ def test_user_mistakes_are_one_line_errors(
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rag: error:") and message in lines[0]
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["ask", "Who co-owns the Faena hotel?", "--from", "2024-13-45"],
+            "--from date '2024-13-45' is not a date",
+        ),
+        (
+            ["ask", "Who co-owns the Faena hotel?", "--as-of", "yesterday"],
+            "as-of date 'yesterday' is not a date",
+        ),
+        (["ask", "Who co-owns the Faena hotel?", "--article", "nosuch"], "no article 'nosuch' in the index"),
+        (
+            ["ask", "Who co-owns the Faena hotel?", "--corpus", "/nonexistent/folder"],
+            "no such file or folder",
+        ),
+    ],
+)
+def test_mistakes_that_used_to_pass_silently_exit_2(
+    env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    assert run(["ingest"], env, tmp_path).returncode == 0
+    out = run(args, env, tmp_path)
+    assert out.returncode == 2, out.stdout
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in out.stderr
+
+
+def test_a_corpus_named_on_ask_is_the_one_answered_from(env: dict[str, str], tmp_path: Path) -> None:
+    assert run(["ingest"], env, tmp_path).returncode == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ledger.txt").write_text(
+        "City ledger\n\nThe city of Brakton approved a budget of 12 million crowns for its harbour.\n",
+        encoding="utf-8",
+    )
+    out = run(
+        ["ask", "What budget did Brakton approve for its harbour?", "--corpus", str(other)], env, tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "12 million crowns" in out.stdout and "ledger" in out.stdout
+    listed = run(["articles", "--corpus", str(other)], env, tmp_path)
+    assert listed.stdout.startswith("ledger\t-\t1\tCity ledger")

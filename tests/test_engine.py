@@ -253,3 +253,94 @@ def test_bad_dates_are_one_line_errors(news_engine: rag.Engine) -> None:
         news_engine.ask("Who is the prime minister?", as_of="yesterday")
     with pytest.raises(QuestionError, match="is empty"):
         news_engine.ask("Who is the prime minister?", date_from="2024-02-01", date_to="2024-01-01")
+
+
+# -- daily use: filters said on the answer, follow-ups, feedback, threads -----------------------
+
+
+@pytest.mark.slow
+def test_a_filter_with_a_follow_up_stays_on_its_own_question(seeds_engine: rag.Engine) -> None:
+    from rag.engine import Conversation
+
+    only = ["004_1f2595c2addab089"]  # an article about the talks that never names the Faena hotel
+    alone = seeds_engine.ask("Who co-owns the Faena hotel?", articles=only)
+    conversation = Conversation()
+    seeds_engine.ask("What did NATO say about the talks?", articles=only, conversation=conversation)
+    after = seeds_engine.ask("Who co-owns the Faena hotel?", articles=only, conversation=conversation)
+    # The earlier turn about NATO must not pull in an answer about something else.
+    assert alone.abstained and after.abstained
+    assert after.filters == (
+        "only the article \u201cZelensky Inflexibility Supports US-Russia Reconciliation\u201d",
+    )
+
+
+@pytest.mark.slow
+def test_an_unknown_article_and_a_date_range_that_hides_undated_articles_are_said(
+    seeds_engine: rag.Engine,
+) -> None:
+    from rag.errors import QuestionError
+
+    with pytest.raises(QuestionError, match=r"no article 'nosuch' in the index .*rag articles"):
+        seeds_engine.ask("Who co-owns the Faena hotel?", articles=["nosuch"])
+    dated = seeds_engine.ask("Who co-owns the Faena hotel?", date_from="2020-01-01")
+    assert dated.filters == ("published on or after 2020-01-01",)
+    assert "5 undated articles are outside any date range and were not searched." in dated.notices
+
+
+@pytest.mark.slow
+def test_a_who_is_question_gets_the_sentence_that_says_who(seeds_engine: rag.Engine) -> None:
+    answer = seeds_engine.ask("Who is Dmitriev?", llm=False)
+    assert "head of the Russian Direct Investment Fund" in answer.text
+
+
+@pytest.mark.slow
+def test_a_pasted_page_is_never_quoted_back_whole(seeds_engine: rag.Engine) -> None:
+    pasted = "Zqxv " * 390  # 1,950 characters: under the limit, and no word of it in the seeds
+    answer = seeds_engine.ask(pasted)
+    assert answer.abstained and len(answer.abstain_reason) < 120
+
+
+def test_feedback_is_kept_as_json_lines_and_listed_as_candidate_gold_items(tmp_path: Any) -> None:
+    import json
+
+    from eval.run import feedback_candidates
+
+    engine = rag.open(corpus="seeds", index_dir=tmp_path / "index")
+    engine.record_feedback(
+        "Who co-owns the Faena hotel?",
+        "Alan Faena [1]",
+        "down",
+        "wrong person",
+        "Len Blavatnik",
+        ["x#p1"],
+        "2025-12-01",
+    )
+    engine.record_feedback("Who is Witkoff?", "An envoy [1]", "up")
+    with pytest.raises(rag.RagError, match="rating must be 'up' or 'down'"):
+        engine.record_feedback("q", "a", "meh")  # type: ignore[arg-type]
+    lines = [json.loads(line) for line in (tmp_path / "index" / "feedback.jsonl").read_text().splitlines()]
+    assert [f["rating"] for f in lines] == ["down", "up"] and lines[0]["citations"] == ["x#p1"]
+    (item,) = feedback_candidates(tmp_path / "index" / "feedback.jsonl")
+    assert item["question"] == "Who co-owns the Faena hotel?" and item["answers"] == ["Len Blavatnik"]
+    assert item["as_of"] == "2025-12-01" and item["type"] == "feedback" and "wrong person" in item["note"]
+
+
+@pytest.mark.slow
+def test_the_engine_answers_from_many_threads_each_its_own_question(seeds_engine: rag.Engine) -> None:
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    questions = [
+        json.loads(line)["question"] for line in (Path(__file__).parents[1] / "eval" / "gold.jsonl").open()
+    ][:40]
+    alone = {q: seeds_engine.ask(q) for q in questions}
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(seeds_engine.ask, questions * 3))
+    for answer in together:
+        solo = alone[answer.question]
+        assert (answer.text, answer.citations, answer.abstain_reason) == (
+            solo.text,
+            solo.citations,
+            solo.abstain_reason,
+        )

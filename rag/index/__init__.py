@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
 from rag.embedding import DIMENSION, Encoder
 from rag.errors import IndexIncompleteError
 from rag.index import snapshot
-from rag.index.keywords import KeywordSnapshot, date_iso
+from rag.index.keywords import VECTORS, KeywordSnapshot, date_iso
 from rag.index.plan import plan_sync
 from rag.index.prune import delete_other_indexes, other_fingerprints
 from rag.index.records import RecordCache
@@ -26,6 +29,8 @@ from rag.schema import Article, ArticleInfo, IndexStatus, Paragraph, Record, Syn
 if TYPE_CHECKING:
     from rag.index.writing import Rows
 
+_M = TypeVar("_M", bound=Callable[..., Any])
+
 __all__ = ["ParagraphIndex"]
 
 # How a filtered dense search is answered: the cheaper, by the costs measured on the whole corpus
@@ -36,6 +41,18 @@ HNSW_ROWS = 15_000
 ROWS_PER_CANDIDATE = 130
 GATHER_COST = 4
 HNSW_MARGIN = 3.0  # candidates asked of HNSW: k / (the share of rows the filter keeps) x this
+
+
+def _reading(method: _M) -> _M:
+    """Run an index read under the index's lock: the chat page's threads share one index, and a
+    snapshot committed by another process is swapped in by whichever thread sees it first."""
+
+    @functools.wraps(method)
+    def locked(self: ParagraphIndex, *args: Any, **kwargs: Any) -> Any:
+        with self._read_lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_M, locked)
 
 
 class ParagraphIndex:
@@ -64,6 +81,7 @@ class ParagraphIndex:
         self._state_path = self.index_dir / f"state-{fingerprint}.json"
         self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
         self._lock_path = self.index_dir / "ingest.lock"
+        self._read_lock = threading.RLock()
         self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
         self._keywords = KeywordSnapshot(self._bm25_dir)
@@ -140,6 +158,12 @@ class ParagraphIndex:
             plan = plan_sync(corpus, existing)
             if progress:
                 progress(0, len(plan.todo))
+            leftovers = [rid for rid in side if rid not in plan.wanted]
+            if not (plan.todo or plan.stale or leftovers) and self._snapshot_holds(plan.wanted):
+                # Nothing to write: the committed snapshot already is this corpus (a restart).
+                self._write_state(**{**previous, "complete": True, "updated_at": now()})
+                plan.report.seconds = time.perf_counter() - started
+                return plan.report
             plan.report.embedded = writing.write(
                 plan.todo,
                 plan.wanted,
@@ -153,7 +177,7 @@ class ParagraphIndex:
             )
             self._chroma.delete(plan.stale)
             # Side rows of dropped paragraphs, and any written just before a crash and no longer wanted.
-            self.rows.delete([rid for rid in side if rid not in plan.wanted])
+            self.rows.delete(leftovers)
             self._write_state(
                 fingerprint=self.fingerprint,
                 complete=True,
@@ -166,6 +190,14 @@ class ParagraphIndex:
         self._keywords.unload()  # reload the new snapshot on next query
         plan.report.seconds = time.perf_counter() - started
         return plan.report
+
+    def _snapshot_holds(self, wanted: Collection[str]) -> bool:
+        """The committed snapshot holds exactly these rows, with its vector matrix."""
+        try:
+            ids = json.loads((self._bm25_dir / "ids.json").read_text())["ids"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return (self._bm25_dir / VECTORS).exists() and len(ids) == len(wanted) and set(ids) == set(wanted)
 
     def _stored_rows(self) -> tuple[set[str], set[str]]:
         """The rows both Chroma and the paragraph file hold, and the paragraph file's row ids."""
@@ -185,6 +217,7 @@ class ParagraphIndex:
     def _snapshot_stamp(self) -> snapshot.Stamp | None:
         return self._keywords.stamp()
 
+    @_reading
     def open_for_reading(self) -> None:
         """Load the committed BM25 snapshot; raise a clear error if there is none usable.
 
@@ -230,16 +263,19 @@ class ParagraphIndex:
                 )
 
     @property
+    @_reading
     def vocabulary(self) -> dict[str, int]:
         """BM25 term -> id, for fuzzy expansion of query terms."""
         self.open_for_reading()
         return self._keywords.vocabulary
 
+    @_reading
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
         self.open_for_reading()
         return self._keywords.idf(term)
 
+    @_reading
     def bm25_search(
         self,
         terms: Sequence[str],
@@ -253,11 +289,13 @@ class ParagraphIndex:
         self.open_for_reading()
         return self._keywords.search(terms, k, article_ids, date_from, date_to, as_of)
 
+    @_reading
     def newest_date(self) -> str:
         """The newest publish date in the committed snapshot (ISO; "" if no row is dated)."""
         self.open_for_reading()
         return date_iso(self._keywords.newest)
 
+    @_reading
     def articles(self) -> list[ArticleInfo]:
         """Every article of the committed index, in id order, with its paragraph count."""
         self.open_for_reading()
@@ -270,11 +308,13 @@ class ParagraphIndex:
             )
         ]
 
+    @_reading
     def article_ids(self) -> list[str]:
         """Ids of the articles in the committed index, sorted."""
         self.open_for_reading()
         return list(self._keywords.articles)
 
+    @_reading
     def dense_search(
         self,
         vector: np.ndarray,
@@ -329,11 +369,13 @@ class ParagraphIndex:
         hits = self._chroma.query(vector, n, None, "", "")
         return [(rid, similarity) for rid, similarity in hits if rid in self._committed]
 
+    @_reading
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
         """The stored paragraphs for `row_ids` (missing ones are left out)."""
         self.open_for_reading()
         return self._records.fetch(row_ids, self._dim)
 
+    @_reading
     def article_rows(self, article_id: str) -> list[Record]:
         """Every committed paragraph of one article, in order (for opening the whole article)."""
         self.open_for_reading()
@@ -344,6 +386,7 @@ class ParagraphIndex:
         """Rows in the Chroma collection (committed or not)."""
         return self._chroma.count()
 
+    @_reading
     def bm25_count(self) -> int:
         """Documents in the committed BM25 snapshot."""
         self.open_for_reading()
