@@ -328,7 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer through the configured LLM and gate on the [llm] thresholds",
     )
+    p.add_argument(
+        "--llamaindex-check",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score retrieval (hit rate, MRR) by LlamaIndex's RetrieverEvaluator too and fail when it "
+        "disagrees with eval/metrics.py (default: when llama-index is installed, the llamaindex extra)",
+    )
     return p
+
+
+def _llamaindex_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_index") is not None and (
+        importlib.util.find_spec("llama_index.core") is not None
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,7 +377,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    check_llamaindex = _llamaindex_installed() if args.llamaindex_check is None else args.llamaindex_check
+    if check_llamaindex and not _llamaindex_installed():
+        print(
+            "eval: --llamaindex-check needs llama-index: pip install 'rag-news[llamaindex]'", file=sys.stderr
+        )
+        return 2
     result = evaluate(engine, Path(args.gold) if args.gold else gold, args.k, llm=llm)
+    if check_llamaindex:
+        from eval import llamaindex_check
+
+        result["llamaindex_check"] = llamaindex_check.check(
+            engine, load_gold(Path(args.gold) if args.gold else gold), args.k
+        )
     out = Path(args.out) if args.out else HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -388,6 +415,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if llm:
         md.append(f"LLM: {result['llm_stats']}")
+    li_line = ""
+    if "llamaindex_check" in result:
+        from eval.llamaindex_check import summary
+
+        li_line = summary(result["llamaindex_check"])
+        md.append(li_line)
     for r in errors:
         md.append(f"- {r['id']}: {r['error']}")
     (out / f"{stamp}.md").write_text("\n".join(md) + "\n")
@@ -395,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table)
     if llm:
         print(f"\nllm: {result['llm_stats']}")
+    if li_line:
+        print(f"\n{li_line}")
     print(
         f"\n{len(result['items'])} items in {result['seconds']:.1f} s, {len(errors)} errors; "
         f"results in {out}/{stamp}.{{json,md,png}}"
@@ -403,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures = check_gate(result["overall"], thresholds) + [
         f"item {r['id']} failed: {r['error']}" for r in errors
     ]
+    if "llamaindex_check" in result and not result["llamaindex_check"]["agree"]:
+        failures.append("eval/metrics.py and LlamaIndex's RetrieverEvaluator disagree on hit rate or MRR")
     if failures and not args.no_gate:
         print("eval: GATE FAILED", file=sys.stderr)
         for f in failures:

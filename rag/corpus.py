@@ -1,4 +1,4 @@
-"""Reading articles (.txt, .md, .jsonl, .html) and splitting them into paragraphs with stable IDs."""
+"""Reading articles (.txt, .md, .jsonl, .html, .pdf, .docx, .epub) and splitting them into paragraphs with stable IDs."""
 
 from __future__ import annotations
 
@@ -9,19 +9,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 from rapidfuzz import fuzz
 
 from rag.errors import CorpusError
+from rag.formats import DOCUMENT_SUFFIXES, HTML_SUFFIXES, Unreadable, read_document, read_html
 from rag.schema import Article, Paragraph
 from rag.terms import STOPWORDS, content_terms, fold, stem, words
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
 JSONL_SUFFIXES = {".jsonl"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | DOCUMENT_SUFFIXES
 
 # Page furniture, not content: a line is furniture when the whole of it matches one alternative.
 _BOILERPLATE = re.compile(
@@ -45,7 +44,6 @@ _BOILERPLATE = re.compile(
     ),
     re.IGNORECASE,
 )
-_SPACE = re.compile(r"\s+")
 
 # Boilerplate across articles (`find_boilerplate`): a paragraph text in at least this many stories,
 # or in this share of the articles when that is more. In news-2024q1 (2,443 articles) content
@@ -111,16 +109,17 @@ def load_articles(paths: Iterable[Path]) -> CorpusLoad:
             continue
         result.files += 1
         try:
-            text = _read_text(path)
-        except _Unreadable as e:
+            if suffix in DOCUMENT_SUFFIXES:
+                articles = [read_document(path)]
+            elif suffix in HTML_SUFFIXES:
+                articles = [read_html(path, _read_bytes(path))]
+            elif suffix in JSONL_SUFFIXES:
+                articles = list(_jsonl_articles(path, _read_text(path), result.skipped))
+            else:
+                articles = [_text_article(path, _read_text(path))]
+        except Unreadable as e:
             result.skipped.append(SkippedFile(str(path), str(e)))
             continue
-        if suffix in JSONL_SUFFIXES:
-            articles = list(_jsonl_articles(path, text, result.skipped))
-        elif suffix in HTML_SUFFIXES:
-            articles = [_html_article(path, text)]
-        else:
-            articles = [_text_article(path, text)]
         for art in articles:
             if not art.text.strip():
                 result.skipped.append(SkippedFile(art.source, "article has no text"))
@@ -145,25 +144,26 @@ def load_articles(paths: Iterable[Path]) -> CorpusLoad:
     return result
 
 
-class _Unreadable(Exception):
-    pass
-
-
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise _Unreadable(f"cannot read file ({e.strerror})") from None
+        raise Unreadable(f"cannot read file ({e.strerror})") from None
     if not data.strip():
-        raise _Unreadable("empty file")
+        raise Unreadable("empty file")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    data = _read_bytes(path)
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise _Unreadable("binary file, not text")
+        raise Unreadable("binary file, not text")
     try:
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             return data.decode("utf-16")
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise _Unreadable(
+        raise Unreadable(
             f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); re-save it as UTF-8"
         ) from None
 
@@ -211,79 +211,6 @@ def _jsonl_articles(path: Path, text: str, skipped: list[SkippedFile]) -> Iterat
 def _iso_date(value: str) -> str:
     m = re.match(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})", value.strip())
     return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}" if m else ""
-
-
-class _HTMLText(HTMLParser):
-    """Collects the text of block elements, skipping scripts, navigation and page chrome."""
-
-    _SKIP = {"script", "style", "nav", "footer", "header", "aside", "noscript", "form", "figure", "svg"}
-    _BLOCK = {
-        "p",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "li",
-        "blockquote",
-        "div",
-        "section",
-        "article",
-        "br",
-        "tr",
-        "title",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[str] = []
-        self.title = ""
-        self._buf: list[str] = []
-        self._skip = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK:
-            self._flush()
-        self._in_title = tag == "title" or self._in_title
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BLOCK:
-            if tag == "title":
-                self.title = _SPACE.sub(" ", "".join(self._buf)).strip()
-                self._buf = []
-                self._in_title = False
-                return
-            if tag == "h1" and not self.title:
-                self.title = _SPACE.sub(" ", "".join(self._buf)).strip()
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self._buf.append(data)
-
-    def _flush(self) -> None:
-        line = _SPACE.sub(" ", "".join(self._buf)).strip()
-        if line and not self._in_title:
-            self.lines.append(line)
-        self._buf = []
-
-
-def _html_article(path: Path, html: str) -> Article:
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    parser._flush()
-    lines = parser.lines
-    title = parser.title or (lines[0] if lines else path.stem)
-    if lines and lines[0] == title:
-        lines = lines[1:]
-    return Article(article_id=path.stem, title=title, text="\n".join([title, *lines]), source=str(path))
 
 
 def _normalise(text: str) -> str:

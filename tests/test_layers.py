@@ -15,6 +15,7 @@ LAYERS = {
     "lexicon": 0,
     "sentences": 0,
     "corpus": 1,
+    "formats": 1,
     "dates": 1,
     "embedding": 1,
     "citations": 1,
@@ -32,14 +33,24 @@ LAYERS = {
     "index.store": 2,
     "index.writing": 2,
     "retrieve": 2,
+    "cluster": 2,  # the Ray ingest: imported by Engine.ingest(ray=True) alone
     "extractive": 3,
     "llm": 3,
     "llm_server": 3,
     "verify": 3,
     "engine": 4,
     "cli": 5,
+    "llamaindex": 5,  # the LlamaIndex adapter: beside the CLI, imported by no one in rag/
 }
-CONFINED = {"chromadb": {"rag/index/store.py"}, "openai": {"rag/llm.py"}, "gradio": {"ui/app.py"}}
+CONFINED = {
+    "chromadb": {"rag/index/store.py"},
+    "openai": {"rag/llm.py"},
+    "gradio": {"ui/app.py"},
+    "ray": {"rag/cluster.py"},  # the `cluster` extra
+    # The adapter; the file readers (inside functions, for a .pdf/.docx/.epub only); the bench's peer
+    # and the eval's cross-check.
+    "llama_index": {"rag/llamaindex.py", "rag/formats.py", "eval/peer.py", "eval/llamaindex_check.py"},
+}
 
 
 def _imports(path: Path) -> list[str]:
@@ -170,6 +181,7 @@ def test_ui_and_eval_use_only_the_public_api() -> None:
         "tune.py": {"rag.extractive", "rag.retrieve"},
         "bench.py": {"rag.corpus"},
         "bench_workers.py": {"rag.corpus", "rag.embedding", "rag.index.writing", "rag.sentences"},
+        "llamaindex_check.py": {"rag.llamaindex"},  # the adapter, public but outside `import rag`
     }
     for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("eval/*.py")]:
         allowed = public | inside.get(path.name, set())
@@ -182,3 +194,15 @@ def test_the_tools_never_import_the_cli() -> None:
     # rag.cli hands `rag eval` and `rag bench` their argv; the tools must not call back into it.
     for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("eval/*.py")]:
         assert not any(n == "rag.cli" or n.startswith("rag.cli.") for n in _imports(path)), path.name
+
+
+def test_llama_index_stays_off_the_default_path() -> None:
+    # Importing llama_index costs over a second: nothing `import rag`, the CLI or the page loads
+    # may import it or the adapter at import time; the file readers load it for such a file only.
+    for path in [*ROOT.glob("rag/**/*.py"), *ROOT.glob("ui/*.py")]:
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "rag/llamaindex.py":
+            continue
+        assert "rag.llamaindex" not in _imports(path), f"{rel} imports rag.llamaindex"
+        eager = [n for n in _import_time_imports(path) if n.split(".")[0] == "llama_index"]
+        assert not eager, f"{rel} imports {eager} when imported"
