@@ -257,6 +257,11 @@ class ParagraphIndex:
             rows = self._chroma.count()
             if rows < len(self._committed):
                 self._keywords.unload()
+                if self._snapshot_stamp() != self._snapshot:
+                    # Not a reset: an ingest committed a smaller corpus and deleted its stale rows
+                    # while this snapshot was read; read the new one.
+                    self.open_for_reading()
+                    return
                 raise IndexIncompleteError(
                     f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
                     f"{len(self._committed)} paragraphs (was it reset?); run `rag ingest` to restore them"
@@ -365,9 +370,15 @@ class ParagraphIndex:
         return kw.nearest(vector, n, kept)
 
     def _hnsw(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """Chroma's nearest `n` rows, committed ones only."""
-        hits = self._chroma.query(vector, n, None, "", "")
-        return [(rid, similarity) for rid, similarity in hits if rid in self._committed]
+        """Chroma's nearest `n` rows, committed ones only: while an ingest (in any process) writes
+        rows its snapshot does not hold yet, more are asked for until `n` are committed."""
+        ask = n
+        while True:
+            found = self._chroma.query(vector, ask, None, "", "")
+            hits = [(rid, similarity) for rid, similarity in found if rid in self._committed]
+            if len(hits) >= n or len(found) < ask:
+                return hits[:n]
+            ask *= 4
 
     @_reading
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:

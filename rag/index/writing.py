@@ -166,9 +166,11 @@ def _encode_ahead(
 ) -> Iterator[tuple[list[Step], Callable[[int], Encoded]]]:
     """The steps `planned`, and `encoded(i)`: step i's vectors. A local ONNX encoder with more than
     two steps' worth of `texts` to embed runs in a process of its own, ahead of the writes (see
-    rag.index.encoding_process), started first and given each step as it is planned; otherwise in line."""
+    rag.index.encoding_process), started first and given each step as it is planned; otherwise in line.
+    An encoder with `encode_ahead` (rag.cluster's: a Ray actor pool) is given every step the same way."""
+    ahead = getattr(encoder, "encode_ahead", None)
     spec = movable_spec(encoder)
-    if spec is None or texts <= 2 * WRITE_BATCH:
+    if ahead is None and (spec is None or texts <= 2 * WRITE_BATCH):
         steps = list(planned)
         empty: Encoded = (np.zeros((0, encoder.dim), dtype=np.float32), [])
 
@@ -178,7 +180,7 @@ def _encode_ahead(
 
         yield steps, in_line
         return
-    with EncodingProcess(spec) as process:
+    with ahead() if ahead is not None else EncodingProcess(spec or {}) as process:
         steps = []
         for step in planned:
             process.add(list(step.new.values()), step.spans)
