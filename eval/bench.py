@@ -9,6 +9,7 @@ over repeated runs; the machine's load average is recorded beside them, because 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -20,7 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.bench_ray import bench_ray, render_ray
 from eval.bench_report import check_targets, plot_latency, render
+from eval.bench_serve import bench_clients, bench_restart, check_serve_targets, render_serve
 from eval.bench_workers import FILTERS, RESULT_TAG
 
 HERE = Path(__file__).resolve().parent
@@ -285,6 +288,46 @@ def bench_corpus(
     return res
 
 
+def serve_corpus(folder: Path, files: Sequence[Path]) -> Path:
+    """`folder` holding copies of `files` (times kept): the restarts touch these, not the originals."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        dest = folder / f.name
+        if not dest.exists() or dest.stat().st_size != f.stat().st_size:
+            dest.unlink(missing_ok=True)
+            shutil.copy2(f, dest)
+    return folder
+
+
+def bench_page(
+    work: Path, env: dict[str, str], gold: list[dict[str, Any]], big: Path | None, runs: int
+) -> dict[str, Any]:
+    """The page from outside: 8 clients over HTTP on the seeds, then restarts on an existing index
+    of `big` and the seeds (of the seeds alone when `big` is None)."""
+    res: dict[str, Any] = {}
+    seeds_index = work / "serve-seeds"
+    base = {"corpus": str(SEEDS), "index": str(seeds_index), "model_dir": env["RAG_MODEL_DIR"]}
+    _log("page: ingesting the seeds (nothing to do on a kept index)")
+    _worker("ingest", base, env)
+    expected = _worker("answers", {**base, "items": gold}, env)["result"]["answers"]
+    res["clients"] = bench_clients(str(SEEDS), seeds_index, env, gold, expected, _log)
+
+    files = sorted(SEEDS.iterdir()) + ([big] if big else [])
+    name = "full" if big else "seeds-copy"
+    corpus = serve_corpus(work / f"serve-corpus-{name}", files)
+    index = work / f"serve-{name}"
+    res["restart_corpus"] = "whole corpus" if big else "seeds"
+    # Incremental: on a kept index (--index) only what changed, and the corpus files' record is
+    # brought up to date, so the first restart finds the index current.
+    _log(f"page: ingesting {corpus} for the restarts")
+    _worker("ingest", {**base, "corpus": str(corpus), "index": str(index)}, env)
+    res["restart"] = bench_restart(
+        str(corpus), index, env, _log, runs, touch=[corpus / f.name for f in files]
+    )
+    res["load_avg_after"] = os.getloadavg()
+    return res
+
+
 def _environment(env: dict[str, str]) -> dict[str, Any]:
     import platform
     from importlib.metadata import version
@@ -322,6 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="keep the bench's indexes in this folder (default: a temporary one)")
     p.add_argument("--out", default=None, help="results folder (default eval/bench-results)")
     p.add_argument("--quick", action="store_true", help="seeds only, fewer repeats")
+    p.add_argument(
+        "--ray",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compare `rag ingest --ray` on a local cluster with the local ingest, on the slice (the "
+        "seeds with --quick); default: in a full run, when the cluster extra is installed",
+    )
+    p.add_argument(
+        "--serve-only",
+        action="store_true",
+        help="only the page: 8 clients asking over HTTP (seeds), and restarts of `rag serve` on an "
+        "existing index of the whole corpus (the seeds with --quick)",
+    )
     return p
 
 
@@ -345,8 +401,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
+    ray_results: dict[str, dict[str, Any]] = {}
+    ray_corpus = ("seeds", str(SEEDS))
     matmul: dict[str, float] = {}
+    page: dict[str, Any] = {}
+    gold = [{"question": g.question, "history": list(g.history), "as_of": g.as_of} for g in load_gold()]
     try:
+        if args.serve_only:
+            page = bench_page(work, env, gold, None if quick or not big.exists() else big, 1 if quick else 3)
+            return _report_page(page, out, quick, load_before, started, env)
         prep = _worker(
             "prepare",
             {"corpus": str(SEEDS), "index": str(work / "scratch"), "model_dir": env["RAG_MODEL_DIR"]},
@@ -368,14 +431,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             arts, paras = write_slice(big, slice_path, SLICE_PARAGRAPHS, 3)
             _log(f"slice: {arts} articles, {paras} paragraphs -> {slice_path}")
             corpora.append(("slice", f"{SEEDS},{slice_path}", plan))
+            ray_corpus = ("slice", f"{SEEDS},{slice_path}")
             corpora.append(("full", f"{SEEDS},{big}", plan))  # 3 pairs: 6 x ~3 min
         for name, corpus, p in corpora:
             results[name] = bench_corpus(name, corpus, work, env, questions, p, matmul)
             _log(f"{name} done ({time.perf_counter() - started:.0f} s so far)")
+        if args.ray or (args.ray is None and not quick and importlib.util.find_spec("ray")):
+            name, corpus = ray_corpus
+            ray_results[name] = bench_ray(corpus, work, env, plan["pairs"], _worker, _log)
+        page = bench_page(work, env, gold, None if quick or not big.exists() else big, 1 if quick else 3)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    table = render(results)
+    table = render(results) + "".join(f"\n\n{render_ray(n, r)}" for n, r in ray_results.items())
+    table += f"\n\n{render_serve(page)}"
     print(table)
     report = {
         "timestamp": time.strftime("%Y%m%d-%H%M%S"),
@@ -387,13 +456,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": plan,
         "matmul": matmul,
         "results": results,
-        "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in check_targets(results)],
+        "ray": ray_results,
+        "page": page,
+        "targets": [
+            {"target": t, "measured": m, "met": ok}
+            for t, m, ok in check_targets(results) + check_serve_targets(page)
+        ],
         "table": table,
     }
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{report['timestamp']}{'-quick' if quick else ''}.json"
     path.write_text(json.dumps(report, indent=1))
     plot_latency(results, path.with_suffix(".png"))
+    print(f"\nload average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}; results: {path}")
+    return 0
+
+
+def _report_page(
+    page: dict[str, Any],
+    out: Path,
+    quick: bool,
+    load_before: tuple[float, float, float],
+    started: float,
+    env: dict[str, str],
+) -> int:
+    """`rag bench --serve-only`: print the page's table and write its JSON."""
+    table = render_serve(page)
+    print(table)
+    report = {
+        "timestamp": time.strftime("%Y%m%d-%H%M%S"),
+        "quick": quick,
+        "serve_only": True,
+        "seconds": time.perf_counter() - started,
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg(),
+        "environment": _environment(env),
+        "page": page,
+        "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in check_serve_targets(page)],
+        "table": table,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{report['timestamp']}-serve{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(report, indent=1))
     print(f"\nload average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}; results: {path}")
     return 0
 

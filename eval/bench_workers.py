@@ -102,6 +102,46 @@ def worker_ingest(p: dict[str, Any]) -> None:
     )
 
 
+def worker_ingest_stages(p: dict[str, Any]) -> None:
+    """A full ingest into an empty index, local or on a local Ray cluster (`ray`), and when it
+    reached each stage (eval/bench_ray.py)."""
+    import rag
+    from eval.bench_ray import stage_seconds
+
+    started = time.perf_counter()
+    marks: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter() - started
+        marks.setdefault(stage, now)
+        if stage == "embedding" and done == total:
+            marks["written"] = now
+
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    report = engine.ingest(progress=progress, ray=p["ray"])
+    seconds = time.perf_counter() - started
+    _emit({"seconds": seconds, "paragraphs": report.paragraphs, "stages": stage_seconds(marks, seconds)})
+
+
+def worker_answers(p: dict[str, Any]) -> None:
+    """`engine.ask` of each question alone (with its as-of date), what the page must answer each
+    client with (eval/bench_serve.py)."""
+    import rag
+
+    engine = rag.open(corpus=p["corpus"], index_dir=p["index"], model_dir=p["model_dir"])
+    answers: dict[str, dict[str, Any]] = {}
+    for item in p["items"]:
+        if item["question"] not in answers:
+            a = engine.ask(item["question"], as_of=item.get("as_of") or None)
+            answers[item["question"]] = {
+                "question": a.question,
+                "text": a.text,
+                "abstained": a.abstained,
+                "abstain_reason": a.abstain_reason,
+            }
+    _emit({"answers": answers})
+
+
 def worker_encode(p: dict[str, Any]) -> None:
     """The encoder alone on the paragraphs ingest would embed, in the same chunks and batch size."""
     import rag
@@ -297,6 +337,8 @@ def worker_peer_query(p: dict[str, Any]) -> None:
 WORKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "prepare": worker_prepare,
     "ingest": worker_ingest,
+    "ingest-stages": worker_ingest_stages,
+    "answers": worker_answers,
     "encode": worker_encode,
     "matmul": worker_matmul,
     "query": worker_query,

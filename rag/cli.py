@@ -38,7 +38,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths] if args.paths else None
     if paths:
         engine.settings.corpus = ",".join(str(p) for p in paths)
-    report = engine.ingest(paths, progress=not args.quiet)
+    report = engine.ingest(paths, progress=not args.quiet, ray=args.ray)
     for skipped in report.skipped_files:
         print(f"skipped {skipped}", file=sys.stderr)
     print(f"ingested {report.summary()}")
@@ -125,6 +125,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.replica:  # one of several: serve the committed index as it is, never ingest
+        from ui.app import build_app, launch
+
+        engine = _engine(args)
+        s = engine.settings
+        launch(build_app(engine), args.host or s.server_host, args.port or s.server_port, auth=s.auth)
+        return 0
     from ui.app import main as serve_main
 
     serve_main(host=args.host, port=args.port, engine=_engine(args))
@@ -205,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="then delete indexes of other settings (older format, other model) in the index folder",
     )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="read, split and embed on the Ray cluster at RAY_ADDRESS, else a local one (the cluster extra)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = common(sub.add_parser("ask", help="answer one question"))
@@ -235,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = common(sub.add_parser("serve", help="serve the chat page (ingests first if needed)"))
     p.add_argument("--host", default=None, help="interface to bind (default: RAG_SERVER_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: RAG_SERVER_PORT or 7860)")
+    p.add_argument(
+        "--replica",
+        action="store_true",
+        help="one of several servers of a shared index (RAG_CHROMA_URL): never ingest; "
+        "each answer reads the latest committed snapshot",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     auth: str | None = Field(
         None, description='Login for `rag serve` as "user:password"; unset means no login.'
     )
+    allowed_hosts: str = Field(
+        "",
+        description="Host names `rag serve` answers to besides 127.0.0.1, localhost and server_host "
+        "(comma-separated; * for any): a request naming another host is refused (DNS rebinding).",
+    )
 
     @field_validator("corpus")
     @classmethod

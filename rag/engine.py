@@ -20,6 +20,7 @@ from rag.citations import CitationKeys
 from rag.config import Settings
 from rag.corpus import SkippedFile, find_boilerplate, iter_files, load_articles, split_paragraphs
 from rag.dates import TIMELESS, describe, parse_date, time_scope
+from rag.dates import warm as warm_dates
 from rag.embedding import Encoder, OnnxEncoder, RemoteEncoder, ensure_onnx_model
 from rag.errors import ConfigError, QuestionError
 from rag.extractive import ExtractiveAnswerer
@@ -142,18 +143,38 @@ class Engine:
             h.update(f"{f}\x00{st.st_size}\x00{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 
-    def ingest(self, paths: Sequence[Path | str] | None = None, progress: Progress = True) -> SyncReport:
+    def ingest(
+        self, paths: Sequence[Path | str] | None = None, progress: Progress = True, ray: bool = False
+    ) -> SyncReport:
         """Make the index hold exactly the articles under `paths` (default: the corpus setting).
 
         `progress`: True shows a bar (or log lines) on stderr; a callable gets `(stage, done,
         total)` as it goes ("reading", then "embedding" with paragraph counts); False is silent.
+        `ray`: read, split and embed on the Ray cluster at RAY_ADDRESS, else on a local one (the
+        `cluster` extra; rag.cluster), and commit here exactly as a local ingest does.
         """
+        if not ray:
+            return self._ingest(paths, progress, None)
+        from rag.cluster import RayCluster  # `ray` is imported by `--ray` alone
+
+        if callable(progress):
+            progress("cluster", 0, 0)
+        with RayCluster() as cluster:
+            return self._ingest(paths, progress, cluster)
+
+    def _ingest(self, paths: Sequence[Path | str] | None, progress: Progress, cluster: Any) -> SyncReport:
+        """`ingest`, reading and embedding here, or on `cluster` (a rag.cluster.RayCluster)."""
         report_to = progress if callable(progress) else None
         if report_to:
             report_to("reading", 0, 0)
         roots = [Path(p) for p in paths] if paths else self.settings.corpus_paths
-        loaded = load_articles(roots)
-        corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
+        if cluster:  # its actors load the model while it reads and splits
+            encoder = cluster.encoder(self.encoder)
+            loaded, corpus = cluster.read(roots, self.settings.min_paragraph_words)
+        else:
+            encoder = self.encoder
+            loaded = load_articles(roots)
+            corpus = [(a, split_paragraphs(a, self.settings.min_paragraph_words)) for a in loaded.articles]
         boilerplate = find_boilerplate(corpus)  # repeated across articles; the rest keep their ids
         corpus = [(a, [p for p in ps if p.paragraph_id not in boilerplate]) for a, ps in corpus]
         bar = _ProgressBar("embedding") if progress is True else None
@@ -165,7 +186,7 @@ class Engine:
             else None
         )
         try:
-            report = self._index.sync(corpus, self.encoder, update)
+            report = self._index.sync(corpus, encoder, update)
         finally:
             if bar:
                 bar.close()
@@ -240,6 +261,12 @@ class Engine:
             IndexMissingError: No index for these settings; run `rag ingest`.
         """
         self._index.open_for_reading()
+
+    def warm(self) -> None:
+        """Load now what a first question would: the encoder's model and the date-expression
+        parser (~0.5 s together). A server calls it at start, so its first users do not wait."""
+        warm_dates()
+        self.encoder.encode_queries(["warm up"])
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article (id, title, date, url, source, paragraphs), in id order."""

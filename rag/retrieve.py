@@ -6,6 +6,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -90,24 +91,27 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.rerank = rerank
         self._variants: SpellingVariants | None = None
+        self._variants_of: dict[str, int] | None = None  # the vocabulary they were built for
+
+    def _vocabulary(self) -> tuple[dict[str, int], SpellingVariants]:
+        """The committed snapshot's vocabulary, and its spelling variants, built again when a
+        snapshot committed since (by an ingest in any process) brings new words."""
+        vocab = self.index.vocabulary
+        variants = self._variants
+        if variants is None or self._variants_of is not vocab:
+            variants = self._variants = SpellingVariants(vocab)
+            self._variants_of = vocab
+        return vocab, variants
 
     def known_term(self, term: str) -> bool:
         """Whether a stemmed term, a spelling variant or another name of the same place ("beijing"
         for "china") occurs anywhere in the corpus."""
-        if self._variants is None:
-            self._variants = SpellingVariants(self.index.vocabulary)
-        vocab = self.index.vocabulary
-        return (
-            term in vocab
-            or bool(self._variants.variants(term))
-            or any(a in vocab for a in place_aliases(term))
-        )
+        vocab, variants = self._vocabulary()
+        return term in vocab or bool(variants.variants(term)) or any(a in vocab for a in place_aliases(term))
 
     def query_terms(self, question: str) -> tuple[list[str], dict[str, list[str]]]:
         """Stemmed BM25 terms of the question, with spelling variants of names and unknown words."""
-        if self._variants is None:
-            self._variants = SpellingVariants(self.index.vocabulary)
-        vocab = self.index.vocabulary
+        vocab, variants = self._vocabulary()
         # Names are where spellings vary; a capitalised first word counts unless it is a stop word.
         capitalised = {
             w for tok in question.split() if tok[:1].isupper() for w in words(tok) if w not in STOPWORDS
@@ -127,7 +131,7 @@ class HybridRetriever:
             t = stem(w)
             terms.append(t)
             if (w in capitalised or t not in vocab) and t not in expansions:
-                extra = self._variants.variants(t)
+                extra = variants.variants(t)
                 if t not in vocab:  # a place the corpus names another way: "Beijing" -> "china"
                     extra += [a for a in sorted(place_aliases(t)) if a in vocab and a not in extra]
                 if extra:
@@ -291,10 +295,13 @@ def _passage(
 _SHINGLE = 3
 
 
+_PUNCTUATION = re.compile(r"[^\w\s]+")
+
+
+@lru_cache(maxsize=4096)  # the same paragraphs come back across the questions of one topic
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:
-    tokens = fold(text).lower().split()
-    tokens = [re.sub(r"\W+", "", t) for t in tokens]
-    tokens = [t for t in tokens if t]
+    # Whitespace-separated words with their punctuation removed ("don't" -> "dont").
+    tokens = _PUNCTUATION.sub("", fold(text).lower()).split()
     if len(tokens) < _SHINGLE:
         return frozenset({tuple(tokens)})
     return frozenset(tuple(tokens[i : i + _SHINGLE]) for i in range(len(tokens) - _SHINGLE + 1))

@@ -344,3 +344,22 @@ def test_the_engine_answers_from_many_threads_each_its_own_question(seeds_engine
             solo.citations,
             solo.abstain_reason,
         )
+
+
+@pytest.mark.slow
+def test_warm_loads_the_date_parser_and_the_model_before_any_question(seeds_engine: rag.Engine) -> None:
+    # In a fresh interpreter: `rag serve` calls warm() at start so its first users do not pay for it.
+    import subprocess
+    import sys
+
+    s = seeds_engine.settings
+    script = (
+        "import sys, rag\n"
+        f"e = rag.open(corpus={str(s.corpus)!r}, index_dir={str(s.index_dir)!r}, model_dir={str(s.model_dir)!r})\n"
+        "assert 'dateparser' not in sys.modules and 'onnxruntime' not in sys.modules\n"
+        "e.warm()\n"
+        "print(sorted(m for m in ('dateparser', 'onnxruntime') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['dateparser', 'onnxruntime']"
