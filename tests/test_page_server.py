@@ -56,7 +56,7 @@ def api_client(url: str) -> Any:
 
 
 def ask_api(client: Any, question: str) -> tuple[Any, ...]:
-    """One turn through the page's `respond` endpoint: (textbox, chat, sources, status)."""
+    """One turn through the page's `respond` endpoint: (chat, sources, status)."""
     job = client.submit(question, [], "extractive", 5, [], api_name="/respond")
     return tuple(job.result(timeout=CALL_TIMEOUT_S))
 
@@ -114,7 +114,7 @@ def test_concurrent_clients_each_get_their_own_answers(seeds_engine: Engine) -> 
                     client.reset_session()  # a fresh conversation: citation keys start at [1]
                     t0 = time.perf_counter()
                     try:
-                        _, chat, sources, _ = ask_api(client, q)
+                        chat, sources, _ = ask_api(client, q)
                     except Exception as e:  # noqa: BLE001 - recorded and asserted below
                         with lock:
                             errors.append(f"#{i} {q!r}: {type(e).__name__}: {e}")
@@ -155,7 +155,7 @@ def check_turn(question: str, answer: Answer, chat: Any, sources: Any) -> str:
     user, bot = (message_text(m) for m in chat)
     if user != render.question_html(question):
         return f"the chat echoes another question: {user[:120]}"
-    if without_meta(message_text(chat[1])) != without_meta(render.answer_html(answer)):
+    if without_meta(message_text(chat[1])) != without_meta(render.answer_html(answer, 0)):  # turn 0
         return f"the answer is not this question's: {bot[:200]}"
     want = render.sources_html(list(answer.citations), [c.key for c in answer.citations])
     if sources != want:
@@ -181,7 +181,7 @@ def test_bad_questions_get_a_clear_message_and_the_server_stays_up(seeds_engine:
         client = api_client(url)
         try:
             for question, message in cases:
-                _, chat, _, _ = ask_api(client, question)
+                chat, _, _ = ask_api(client, question)
                 user, bot = (message_text(m) for m in chat[-2:])
                 assert 'class="rag-message rag-error"' in bot, bot[:300]
                 assert "Cannot answer that" in bot
@@ -192,17 +192,17 @@ def test_bad_questions_get_a_clear_message_and_the_server_stays_up(seeds_engine:
             # Control characters inside a real question are dropped: it is answered like the
             # clean question, and none of them reaches the page.
             dirty = "Who co-owns\x00 the \x1bFaena\u202e hotel?\x07"
-            _, chat, sources, _ = ask_api(client, dirty)
+            chat, sources, _ = ask_api(client, dirty)
             user, bot = (message_text(m) for m in chat[-2:])
             clean = seeds_engine.ask("Who co-owns the Faena hotel?")
             assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", user + bot), repr(user)
-            assert without_meta(bot) == without_meta(render.answer_html(clean))
+            assert without_meta(bot) == without_meta(render.answer_html(clean, 0))
             assert "Blavatnik" in str(sources)
             client.reset_session()
 
             # Still serving, and still answering.
             assert httpx.get(url + "/", timeout=10).status_code == 200
-            _, chat, _, _ = ask_api(client, "Who co-owns the Faena hotel?")
+            chat, _, _ = ask_api(client, "Who co-owns the Faena hotel?")
             assert "rag-answered" in message_text(chat[-1])
         finally:
             client.close()

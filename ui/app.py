@@ -130,11 +130,12 @@ class ChatPage:
         mode: str = "extractive",
         k: float | None = None,
         articles: Sequence[str] | None = None,
-        date_from: str | None = "",
-        date_to: str | None = "",
-        as_of: str | None = "",
+        date_from: str | None = None,
+        date_to: str | None = None,
+        as_of: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one turn: yields (chat, state, sources, status) as the answer grows.
+        """Stream one turn: yields (chat, state, sources, status) as the answer grows. The filters
+        default to None, which keeps them optional in the page's API (clients written before them work).
 
         Questions of one session are answered in turn: a second one sent while the first is
         being answered waits for it, and follows it in the chat.
