@@ -23,7 +23,7 @@ from typing import Any
 
 from eval.bench_ray import bench_ray, render_ray
 from eval.bench_report import check_targets, plot_latency, render
-from eval.bench_serve import bench_clients, bench_restart, check_serve_targets, render_serve
+from eval.bench_serve import bench_clients, bench_restart, check_serve_targets, percentile, render_serve
 from eval.bench_workers import FILTERS, RESULT_TAG
 
 HERE = Path(__file__).resolve().parent
@@ -33,17 +33,6 @@ BIG_CORPUS = ROOT.parent / "shared" / "corpora" / "news-2024q1.jsonl"
 SLICE_PARAGRAPHS = 10_000
 
 # -- pure helpers ---------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 def median(values: Sequence[float]) -> float:
