@@ -538,6 +538,9 @@ class _Lookup:
     def known(self, term: str) -> bool:
         return self._engine.retriever.known_term(term)
 
+    def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
+        return self._engine._index.articles_with(terms, article_ids)
+
 
 _FOLLOW_UP = (
     "he",

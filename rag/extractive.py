@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rag.citations import CitationKeys, marker
 from rag.dates import RECENCY_WORDS, format_date, parse_date, time_fit, without_time
-from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, is_past_tense
+from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS, is_past_tense
+from rag.places import place_aliases
 from rag.questions import (
     ASKING_WORDS,
     KIND_NAMES,
     PHRASE_NOUNS,
     PRONOUN_START,
     QuestionShape,
+    acronym,
     analyse_question,
     asks_full_name,
     bridge_names,
@@ -84,6 +86,13 @@ class Lookup(Protocol):
         """Whether a stemmed term (or a spelling variant) occurs anywhere in the corpus."""
         ...
 
+    def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
+        """Those of `article_ids` with a paragraph holding one of the stemmed `terms`."""
+        ...
+
+
+TIME_NAMES = frozenset((*MONTHS, *MONTH_ABBREVIATIONS, *WEEKDAYS))
+
 
 @dataclass
 class _Candidate:
@@ -146,6 +155,9 @@ class _Scorer:
         self.years = years_in(question) or years_in(context)
         self.past = _asks_about_the_past(question)
         self.identity = identity_name(question)
+        self.names = _name_parts(self.shape)
+        self._titles: dict[str, frozenset[str]] = {}
+        self._mentioned: dict[tuple[str, str], bool] = {}
         self.scope = retrieved.scope
         self.as_of = parse_date(retrieved.as_of)
         self.w_time = {"window": tuning.w_time_window, "soft": tuning.w_time_soft}.get(
@@ -156,6 +168,31 @@ class _Scorer:
     def covers(self, t: str, bag: frozenset[str] | set[str]) -> bool:
         return term_matches(t, bag) or not self.instead[t].isdisjoint(bag)
 
+    def unnamed(self, rec: Record) -> str | None:
+        """The first of the question's names that the paragraph's article never gives (a passage on
+        the U.S. Open does not answer for the Australian Open); None if it gives them all."""
+        if not self.names:
+            return None
+        if rec.article_id not in self._titles:
+            self._titles[rec.article_id] = frozenset(stem(w) for w in words(rec.title))
+        bag = rec.terms | self._titles[rec.article_id]
+        for name, parts in self.names:
+            short = acronym(name)
+            if short and self._in_article(short, rec, bag):
+                continue
+            if not all(self._in_article(p, rec, bag) for p in parts):
+                return name
+        return None
+
+    def _in_article(self, part: str, rec: Record, bag: frozenset[str]) -> bool:
+        forms = {part} | self.instead.get(part, frozenset()) | place_aliases(part)
+        if term_matches(part, bag) or not forms.isdisjoint(bag):
+            return True
+        key = (part, rec.article_id)
+        if key not in self._mentioned:
+            self._mentioned[key] = bool(self.lookup.articles_with(sorted(forms), [rec.article_id]))
+        return self._mentioned[key]
+
     def candidates(self, rec: Record) -> list[_Candidate]:
         """The paragraph's sentences that could answer, scored without the rank prior."""
         if rec.paragraph_id not in self._scored:
@@ -163,7 +200,7 @@ class _Scorer:
         return self._scored[rec.paragraph_id]
 
     def _score(self, rec: Record) -> Iterator[_Candidate]:
-        if is_heading(rec.text):  # a section heading names a topic; it never answers a question
+        if is_heading(rec.text) or self.unnamed(rec):  # a heading names a topic; it never answers
             return
         t, shape = self.tuning, self.shape
         sims = rec.sentence_vectors @ self.query_vector
@@ -174,8 +211,8 @@ class _Scorer:
         timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
-            if _asks(text):
-                continue
+            if _asks(text) or text.rstrip().endswith(":") or _LINK.match(text):
+                continue  # a question, what leads into a list, a link to another story
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {term for term in shape.terms if self.covers(term, bag)}
@@ -208,26 +245,60 @@ class _Scorer:
             return Abstention(reason)
         rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
         candidates: list[_Candidate] = []
+        other_years = False
         for rec in records:
             for c in self.candidates(rec):
+                if self.years and not c.in_year:  # "the 2024 Australian Open": not 2022's
+                    other_years = True
+                    continue
                 c.score = c.base + self.tuning.w_rank / rank_of[rec.paragraph_id] ** 0.5
                 candidates.append(c)
         candidates.sort(key=lambda c: -c.score)
-        if self.past and candidates and _only_future(candidates[0].text, self.past):
-            # "Who won the Daytona 500?" and the best sentence says it "will take place": as of
-            # this date the articles report the event as still to come.
-            when = f"As of {_day(self.as_of.isoformat())}" if self.as_of else "So far"
+        missing = [self.unnamed(r) for r in records] if not candidates and self.names else []
+        if missing and all(missing):
             return Abstention(
-                f"{when}, the articles report this only as still to come: \u201c{candidates[0].text.strip()}\u201d"
+                f"The articles do not say: no passage found is about {_short(str(missing[0]))}."
+            )
+        if not candidates and other_years:
+            return Abstention(
+                f"The articles do not say: no passage found is about {' or '.join(sorted(self.years))}."
             )
         reason = _no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
         chosen = _choose(candidates, self.shape, self.tuning)
+        coming = _still_to_come(self.past, chosen[0], retrieved.as_of)
+        if coming:
+            return coming
         # A nested question needs no hop when its first sentence already gives the name, number or
         # date it asks for; other nested questions ("What fund does the man who...") always hop.
         answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
         return Selection(chosen, candidates, self.weights, answered)
+
+
+def _name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
+    """Each name the question is about with the stemmed words an answer's article must hold
+    ("Australian Open" -> ("australian", "open")), its initials as an alternative ("uk").
+
+    Left out: months and weekdays (the time scope weighs those), a place the question only locates
+    things in ("...in South Florida": an article may say Miami), and every name of a nested
+    question (the described part names the bridge, not the answer's article).
+    """
+    if is_multi_hop(shape.question):
+        return []
+    out = []
+    for name in shape.entities:
+        where = rf"\b(?:in|near|from|outside)\s+(?:the\s+)?{re.escape(name)}"
+        clause = rf"\b(?:the|a|an)\s+[a-z]+\s+{re.escape(name)}\s+[a-z]+(?:s|ed)\b"
+        if re.search(where, shape.question) or re.search(clause, shape.question):
+            continue  # a place things are in, or a reduced clause ("the man Fesenko calls...")
+        parts = tuple(
+            stem(w) for w in words(name) if w not in STOPWORDS and not w.isdigit() and w not in TIME_NAMES
+        )
+        if parts:
+            shown = " ".join(w for w in name.split() if w.lower().strip(".") not in TIME_NAMES)
+            out.append((re.sub(r"['\u2019]s$", "", shown), parts))
+    return out
 
 
 def _asks_about_the_past(question: str) -> set[str]:
@@ -238,6 +309,15 @@ def _asks_about_the_past(question: str) -> set[str]:
     return {w for w in predicate_words(question) if is_past_tense(w)} | {
         w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
     }
+
+
+def _still_to_come(past: set[str], c: _Candidate, as_of: str) -> Abstention | None:
+    """ "Who won the Daytona 500?" and the answer's sentence says it "will take place": as of this
+    date the articles report the event as still to come."""
+    if not past or not _only_future(c.text, past):
+        return None
+    when = f"As of {_day(as_of)}" if as_of else "So far"
+    return Abstention(f"{when}, the articles report this only as still to come: \u201c{c.text.strip()}\u201d")
 
 
 def _only_future(sentence: str, verbs: set[str]) -> bool:
@@ -419,6 +499,9 @@ class ExtractiveAnswerer:
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
         dated = _over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
+        coming = dated and _still_to_come(_asks_about_the_past(question), dated[0], retrieved.as_of)
+        if coming:  # the latest report says the event is still to come
+            return _abstain(question, coming.reason, retrieved)
         if dated is not None:
             return _cited_answer(question, dated, retrieved, keys, as_of=retrieved.as_of)
         return _cited_answer(question, chosen, retrieved, keys)
@@ -626,6 +709,9 @@ def _with_context(c: _Candidate) -> str:
     kicker = _KICKER.match(c.record.text, s, e)
     return c.record.text[kicker.end() if kicker else s : e]
 
+
+# A link to another story run into the text: "More: Everything you need to know about...".
+_LINK = re.compile(r"\s*(?:read more|more|related|watch|see also|also read)\s*:", re.IGNORECASE)
 
 # A page's all-caps label run into the first sentence: "ANALYSIS FROM The closed-door talks...".
 # Two or three all-caps words, or one with a colon ("EXCLUSIVE:"); never "NATO Secretary...".

@@ -117,11 +117,15 @@ def predicate_words(question: str) -> list[str]:
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_SEASON = re.compile(r"\b((?:19|20)\d\d)[-\u2013/](\d\d)\b")
 
 
 def years_in(text: str) -> set[str]:
-    """The years a text names ("the Golden Globes 2024" -> {"2024"})."""
-    return set(_YEAR.findall(text))
+    """The years a text names ("the Golden Globes 2024" -> {"2024"}; "the 2023-24 season" -> both)."""
+    years = set(_YEAR.findall(text))
+    for first, second in _SEASON.findall(text):
+        years.add(first[:2] + second)
+    return years
 
 
 def known_by_initials(name: str, known: Callable[[str], bool]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -76,6 +77,9 @@ class _Recording(ExtractiveAnswerer):
 
             def known(self, term: str) -> bool:
                 return lookup.known(term)
+
+            def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
+                return lookup.articles_with(terms, article_ids)
 
         return super().gather(question, retrieved, Spy(), context)
 

@@ -456,3 +456,66 @@ def test_a_sentence_joins_only_when_no_veto_applies_and_it_adds_a_term() -> None
     assert _joins(_candidate("They moved because of security.", "b#p1", covered={"move"}), state, shape)
     assert not _joins(_candidate("Miami talks.", "b#p1", covered={"miami"}), state, shape)  # adds nothing
     assert not _joins(_candidate("They moved.", "a#p1", covered={"move"}), state, shape)  # same paragraph
+
+
+def _election(aid: str, date: str, title: str, text: str) -> str:
+    return json.dumps({"id": aid, "title": title, "publish_date": date, "text": text})
+
+
+@pytest.mark.slow
+def test_an_article_that_never_names_the_question_s_place_does_not_answer_for_it(tmp_path, model_dir) -> None:
+    engine = engine_on(
+        tmp_path,
+        model_dir,
+        _election(
+            "marsland",
+            "2023-11-20",
+            "Marsland elects a president",
+            "Ilse Varga won Marsland's presidential election on Sunday with 58 percent of the vote.\n\n"
+            "Turnout was the highest in two decades, the election commission said.",
+        ),
+        _election(
+            "gorovia",
+            "2023-11-21",
+            "Snow in Gorovia",
+            "Heavy snow closed schools and roads across Gorovia on Monday.\n\n"
+            "Forecasters expect more snow in the mountains later this week.",
+        ),
+    )
+    answer = engine.ask("Who won Gorovia's presidential election?", llm=False)
+    assert answer.abstained, answer.text  # the passage on Marsland's election is no answer
+    control = engine.ask("Who won Marsland's presidential election?", llm=False)
+    assert "Ilse Varga" in control.text
+
+
+@pytest.mark.slow
+def test_a_question_naming_a_year_abstains_when_only_other_years_report_it(tmp_path, model_dir) -> None:
+    engine = engine_on(
+        tmp_path,
+        model_dir,
+        _election(
+            "marsland",
+            "2019-11-20",
+            "Marsland elects a president",
+            "Ilse Varga won Marsland's presidential election on Sunday with 58 percent of the vote.\n\n"
+            "Turnout was the highest in two decades, the election commission said.",
+        ),
+    )
+    answer = engine.ask("Who won Marsland's 2024 presidential election?", llm=False, as_of="2024-02-01")
+    assert answer.abstained, answer.text
+    assert answer.abstain_reason == "The articles do not say: no passage found is about 2024."
+    assert "Ilse Varga" in engine.ask("Who won Marsland's 2019 presidential election?", llm=False).text
+
+
+@pytest.mark.slow
+def test_a_link_to_another_story_or_a_list_s_lead_in_is_never_the_answer(tmp_path, model_dir) -> None:
+    text = (
+        "More: Tomas Brandt named Veldoria's new prime minister in a surprise move\n\n"
+        "The new prime minister of Veldoria named by the president is:\n\n"
+        "President Lorne named Tomas Brandt, a former mayor of the capital, to lead the government."
+    )
+    engine = engine_on(tmp_path, model_dir, _election("pm", "2024-01-09", "Veldoria", text))
+    answer = engine.ask("Who was named Veldoria's new prime minister?", llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert "former mayor" in answer.text
+    assert "More:" not in answer.text and "is:" not in answer.text, answer.text

@@ -129,3 +129,10 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", sentence, set()) == {"30", "5"}
     assert "november" in kind_values("date", sentence, set())
     assert kind_values("other", sentence, set()) == set()
+
+
+def test_a_season_names_both_its_years() -> None:
+    from rag.questions import years_in
+
+    assert years_in("How many games did she attend during the 2023-24 NFL season?") == {"2023", "2024"}
+    assert years_in("the Golden Globes 2024") == {"2024"}

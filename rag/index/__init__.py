@@ -281,6 +281,12 @@ class ParagraphIndex:
         return self._keywords.idf(term)
 
     @_reading
+    def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
+        """Those of `article_ids` with a committed paragraph holding one of the stemmed `terms`."""
+        self.open_for_reading()
+        return self._keywords.articles_with(terms, article_ids)
+
+    @_reading
     def bm25_search(
         self,
         terms: Sequence[str],

@@ -187,6 +187,20 @@ class KeywordSnapshot:
         df = 0 if tid is None else int(self._df[tid])
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
+    def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
+        """Those of `article_ids` with a committed paragraph holding one of the stemmed `terms`."""
+        wanted = [self._article_at[a] for a in article_ids if a in self._article_at]
+        if not wanted or not self.loaded:
+            return set()
+        indptr, indices = self._bm25.scores["indptr"], self._bm25.scores["indices"]
+        found: set[int] = set()
+        for t in terms:
+            tid = self.vocabulary.get(t)
+            if tid is not None:
+                docs = indices[indptr[tid] : indptr[tid + 1]]
+                found.update(int(a) for a in np.intersect1d(self._meta["article"][docs], wanted))
+        return {self.articles[a] for a in found}
+
     def search(
         self,
         terms: Sequence[str],
