@@ -40,6 +40,7 @@ GRID: dict[str, Sequence[Any]] = {
     "w_time_soft": [0.0, 0.1, 0.2],
     "rival_ratio": [0.8, 0.85, 0.9],
     "w_identity": [0.0, 0.3, 0.6],
+    "w_count": [0.0, 0.2, 0.4],
     "rerank.pool": [30, 40, 60],
     "rerank.paragraph": [0.8, 1.0, 1.2],
     "rerank.sentence": [0.0, 0.15, 0.35],

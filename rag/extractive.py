@@ -22,6 +22,8 @@ from rag.questions import (
     analyse_question,
     asks_full_name,
     bridge_names,
+    counted_noun,
+    counts,
     describes_given,
     full_name,
     has_kind,
@@ -66,6 +68,7 @@ class Tuning:
     w_time_soft: float = 0.1  # the article is recent and the question asks for the latest state
     rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
+    w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
 
 
 TUNING = Tuning()
@@ -151,6 +154,7 @@ class _Scorer:
         # by "china"); spelling variants are matched by `term_matches` itself.
         self.instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in self.shape.terms}
         self.head = head_noun(question)
+        self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
         self.past = _asks_about_the_past(question)
@@ -227,6 +231,7 @@ class _Scorer:
                 + t.w_paragraph * paragraph_cover
                 + t.w_type * c.has_kind
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
+                + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
                 + timely
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)

@@ -41,7 +41,14 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
 _PERSON_NOUNS = (
     "person|official|minister|envoy|leader|president|negotiator|expert|analyst|politician|teacher|"
     "billionaire|adviser|advisor|aide|secretary|diplomat|representative|figure|man|woman|prince|"
-    "journalist|editor|author|head|chief|spokesman|spokesperson"
+    "journalist|editor|author|head|chief|spokesman|spokesperson|"
+    # Roles news names people by: general English, not any corpus's words.
+    "trooper|officer|judge|mayor|governor|senator|lawmaker|candidate|nominee|player|coach|actor|"
+    "actress|singer|star|ceo|executive|founder|pilot|student|activist|athlete|soldier|scientist|"
+    "researcher|doctor|lawyer|attorney|colleague|suspect|victim|winner|driver|rapper|musician|"
+    "director|commander|ambassador|governor|chairman|chairwoman|chair|captain|owner|founder|"
+    "co-star|host|anchor|reporter|correspondent|economist|historian|boss|manager|pope|bishop|"
+    "priest|monarch|heir|successor|predecessor|queen|king|princess|daughter|son|wife|husband"
 )
 _ORGANIZATION_NOUNS = (
     "organi[sz]ations?|fund|agency|institution|body|council|ministry|committee|"
@@ -58,7 +65,13 @@ _ORGANIZATION_END = re.compile(
     r"Organi[sz]ation|Company|Corporation|Group|Office|Service|Department|Commission)\b"
 )
 _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
-    ("person", re.compile(rf"^(who|whom|whose)\b|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b")),
+    (
+        "person",
+        re.compile(
+            rf"^(?:(?:to|with|for|from|by|against|in favou?r of)\s+)?(who|whom|whose)\b|\bwhom\b"
+            rf"|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b"
+        ),
+    ),
     (
         "number",
         re.compile(
@@ -283,6 +296,34 @@ def source_terms(question: str) -> set[str]:
     return {stem(w) for m in _SOURCE.finditer(question) for w in words(m.group(1)) if w not in STOPWORDS}
 
 
+_COUNTED = re.compile(r"\bhow (?:many|much)\s+((?:[\w$.-]+\s+){0,5})")
+
+
+def counted_noun(question: str) -> tuple[str, ...]:
+    """The stemmed words of what a "how many X" question counts, up to its verb: "How many Boeing
+    737 Max 9 jets did the FAA ground?" -> ("boe", "max", "jet")."""
+    m = _COUNTED.search(question.lower() + " ")
+    out: list[str] = []
+    for w in m.group(1).split() if m else []:
+        if w in _AUXILIARIES or (w in STOPWORDS and out):
+            break
+        if w not in STOPWORDS and not re.search(r"\d", w):
+            out.append(stem(w))
+    return tuple(out)
+
+
+def counts(counted: tuple[str, ...], sentence: str) -> bool:
+    """The sentence puts a number just before what the question counts: "22 people", "grounded
+    171 of the Boeing 737 Max 9 planes", "$150 million in revenue"."""
+    tokens = [t.lower().strip(".,") for t in re.findall(r"[\w$.,%-]+", sentence)]
+    money = bool({"money", "revenu", "cost"} & set(counted))
+    return any(
+        (stem(tok) in counted or (money and tok.startswith("$")))
+        and any(re.search(r"\d", t) or t in AMOUNT_WORDS for t in tokens[max(0, i - 4) : i + 1])
+        for i, tok in enumerate(tokens)
+    )
+
+
 def head_noun(question: str) -> str | None:
     """The stemmed noun a "which X" / "what X" question asks for an instance of ("newspaper")."""
     m = _HEAD.match(question.strip().lower())
@@ -328,7 +369,8 @@ def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
 def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
     """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
     runs: list[list[re.Match[str]]] = []
-    for m in _CAPITALISED.finditer(sentence, 1):
+    first = re.match(r"[\W_]*\w+", sentence)  # the first word, after any opening quote or dash
+    for m in _CAPITALISED.finditer(sentence, first.end() if first else 1):
         if runs and sentence[runs[-1][-1].end() : m.start()] == " ":
             runs[-1].append(m)
         else:
@@ -341,7 +383,7 @@ def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
 _NOT_NAMES = frozenset(
     "president minister secretary vice prince king queen general foreign national security council "
     "state states united house government republic union kingdom embassy ministry parliament "
-    "congress senate court committee agency department office party".split()
+    "congress senate court committee agency department office party representatives".split()
 ) | frozenset((*WEEKDAYS, *MONTHS))
 
 
@@ -350,11 +392,21 @@ def _after_the(text: str, start: int) -> bool:
     return text[max(0, start - 4) : start].lower() == "the "
 
 
+_CONTRACTION = re.compile(r"[\u2019'](?:ll|re|ve|d|m|t)$")
+
+
 def _name_like(word: str) -> bool:
     """A capitalised word that may name a person: not an acronym, title, weekday, nationality or
     a place we know ("Moscow")."""
     w = word.strip(".,\u2019'").lower()
-    if not w or word.isupper() or w in _NOT_NAMES or w in STOPWORDS or place_aliases(stem(w)):
+    if (
+        not w
+        or word.isupper()
+        or _CONTRACTION.search(w)
+        or w in _NOT_NAMES
+        or w in STOPWORDS
+        or place_aliases(stem(w))
+    ):
         return False
     return not is_descriptive(w)
 

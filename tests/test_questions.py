@@ -136,3 +136,39 @@ def test_a_season_names_both_its_years() -> None:
 
     assert years_in("How many games did she attend during the 2023-24 NFL season?") == {"2023", "2024"}
     assert years_in("the Golden Globes 2024") == {"2024"}
+
+
+def test_a_how_many_question_counts_the_noun_before_its_verb() -> None:
+    from rag.questions import counted_noun, counts
+
+    counted = counted_noun("About how many Boeing 737 Max 9 jets did the FAA ground?")
+    assert counted == ("boe", "max", "jet")
+    assert counts(counted, "The FAA has grounded 171 of the Boeing 737 Max 9 planes worldwide.")
+    people = counted_noun("How many people suffered gunshot wounds at the parade?")
+    assert counts(people, "In total 22 people suffered gunshot wounds, including one fatality.")
+    assert not counts(people, "And now, 11 children were shot in the moments after the parade.")
+    assert counts(counted_noun("How much revenue did it lose?"), "It will lose $150 million in revenue.")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "To whom did Lloyd Austin transfer his authority?",
+        "In favor of whom did the king abdicate?",
+        "Which state trooper was charged?",
+        "With which CNN colleague did he have a relationship?",
+    ],
+)
+def test_questions_after_a_person_are_asked_for_a_name(question: str) -> None:
+    from rag.questions import analyse_question
+
+    assert analyse_question(question).kind == "person"
+
+
+def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
+    from rag.questions import kind_values
+
+    assert (
+        kind_values("person", "\u201cThere\u2019ll be no troops on the ground,\u201d he said.", set())
+        == set()
+    )
