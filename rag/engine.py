@@ -451,8 +451,9 @@ class Engine:
         filters = self._filters(articles, date_from, date_to, as_of)
         context = follow_up_context(q, conversation)
         scope = time_scope(f"{context} {q}" if context else q, dt.date.fromisoformat(filters.as_of))
-        retrieved = self._retrieve(q, k, filters, context, scope)
-        evidence = self.extractive.gather(q, retrieved, _Lookup(self, filters), context)
+        with self._index.reading():  # one snapshot for the question's searches and lookups
+            retrieved = self._retrieve(q, k, filters, context, scope)
+            evidence = self.extractive.gather(q, retrieved, _Lookup(self, filters), context)
         t1 = time.perf_counter()
         keys = CitationKeys(conversation.keys if conversation else None)
 

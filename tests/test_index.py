@@ -702,3 +702,83 @@ def test_the_vector_matrix_is_put_in_place_with_its_snapshot_or_not_at_all(
     report = engine.ingest(progress=False)
     assert report.paragraphs == 58 == index.bm25_count()
     _matrix_matches_rows(index)
+
+
+def test_an_unfiltered_search_of_a_small_snapshot_is_exact_and_a_large_one_asks_hnsw(
+    dated: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import index as index_module
+
+    index = dated._index
+    asked: list[int] = []
+    real = index._chroma.query
+    monkeypatch.setattr(index._chroma, "query", lambda v, n, *a: asked.append(n) or real(v, n, *a))
+    for vector in dated.encoder.encode_queries(list(QUERIES)):
+        _same(index.dense_search(vector, 10), _exact(index, vector, 10, lambda r: True))
+    assert asked == []  # a few hundred rows: reading them all costs less than HNSW's fixed cost
+    monkeypatch.setattr(index_module, "HNSW_ROWS", 10)
+    index.dense_search(dated.encoder.encode_queries(["sanctions"])[0], 10)
+    assert asked == [10]
+
+
+def test_reads_run_side_by_side_and_a_swap_waits_for_them_and_holds_new_ones_back() -> None:
+    import threading
+
+    from rag.index import _Readers
+
+    readers = _Readers()
+    both_in = threading.Barrier(2, timeout=10)
+    release = threading.Event()
+    events: list[str] = []
+
+    def read(name: str) -> None:
+        with readers.reading():
+            both_in.wait()  # only passes if the two reads are inside at the same time
+            events.append(f"{name} in")
+            release.wait(10)
+        events.append(f"{name} out")
+
+    def swap() -> None:
+        with readers.swapping():
+            events.append("swap")
+
+    def late_read() -> None:
+        with readers.reading():
+            events.append("late in")
+
+    first = [threading.Thread(target=read, args=(n,)) for n in ("a", "b")]
+    for t in first:
+        t.start()
+    while len(events) < 2:
+        threading.Event().wait(0.01)
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    while not readers._waiting:
+        threading.Event().wait(0.01)
+    late = threading.Thread(target=late_read)
+    late.start()
+    threading.Event().wait(0.2)
+    assert "swap" not in events and "late in" not in events  # both wait for the two reads
+    release.set()
+    for t in [*first, swapper, late]:
+        t.join(10)
+    assert events.index("swap") > max(events.index("a out"), events.index("b out"))
+    assert events.index("late in") > events.index("swap")  # the waiting swap went first
+
+
+def test_a_question_reads_one_snapshot_and_the_next_read_swaps_in_a_new_one(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.ingest(progress=False)
+    index = engine._index
+    index.open_for_reading()
+    swaps: list[bool] = []
+    real = index._swap
+    monkeypatch.setattr(index, "_swap", lambda: swaps.append(True) or real())
+    with index.reading():
+        index._snapshot = (0, 0)  # as if another process committed a new snapshot meanwhile
+        index.bm25_search(["faena"], 3)
+        index.idf("faena")
+        assert swaps == []  # no swap in the middle of a question's reads
+    index.bm25_search(["faena"], 3)
+    assert swaps == [True]

@@ -7,8 +7,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -38,21 +38,72 @@ __all__ = ["ParagraphIndex"]
 # filtering HNSW's unfiltered candidates. Costs are in rows read in one run: HNSW costs HNSW_ROWS,
 # plus ROWS_PER_CANDIDATE per candidate asked; a row gathered from many runs costs GATHER_COST.
 HNSW_ROWS = 15_000
+STATUS_TTL = 1.0  # seconds the status line may be reused while the state file stays as it was
 ROWS_PER_CANDIDATE = 130
 GATHER_COST = 4
 HNSW_MARGIN = 3.0  # candidates asked of HNSW: k / (the share of rows the filter keeps) x this
 
 
 def _reading(method: _M) -> _M:
-    """Run an index read under the index's lock: the chat page's threads share one index, and a
-    snapshot committed by another process is swapped in by whichever thread sees it first."""
+    """Run an index read beside other reads (the chat page's threads share one index); a snapshot
+    committed since, by an ingest in any process, is swapped in first, while no read runs."""
 
     @functools.wraps(method)
-    def locked(self: ParagraphIndex, *args: Any, **kwargs: Any) -> Any:
-        with self._read_lock:
+    def shared(self: ParagraphIndex, *args: Any, **kwargs: Any) -> Any:
+        if self._readers.inside():  # a read within a read: the outer one took the snapshot
+            return method(self, *args, **kwargs)
+        self._refresh()
+        with self._readers.reading():
             return method(self, *args, **kwargs)
 
-    return cast(_M, locked)
+    return cast(_M, shared)
+
+
+class _Readers:
+    """Many reads at once, or one snapshot swap: a swap waits for the reads running and holds new
+    ones back until it is done, so a read never sees half of one snapshot and half of the next."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._reads = 0
+        self._swapping = False
+        self._waiting = 0  # swaps waiting: new reads let them go first
+        self._local = threading.local()
+
+    def inside(self) -> bool:
+        """This thread is within a read."""
+        return bool(getattr(self._local, "depth", 0))
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._swapping or self._waiting:
+                self._cond.wait()
+            self._reads += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._cond:
+                self._reads -= 1
+                if not self._reads:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def swapping(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._swapping or self._reads:
+                self._cond.wait()
+            self._waiting -= 1
+            self._swapping = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._swapping = False
+                self._cond.notify_all()
 
 
 class ParagraphIndex:
@@ -81,7 +132,8 @@ class ParagraphIndex:
         self._state_path = self.index_dir / f"state-{fingerprint}.json"
         self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
         self._lock_path = self.index_dir / "ingest.lock"
-        self._read_lock = threading.RLock()
+        self._readers = _Readers()
+        self._status: tuple[tuple[int, ...] | None, float, IndexStatus | None] | None = None
         self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
         self._keywords = KeywordSnapshot(self._bm25_dir)
@@ -121,9 +173,22 @@ class ParagraphIndex:
         return str((self._read_state() or {}).get("corpus_signature", ""))
 
     def status(self) -> IndexStatus | None:
-        """The committed state, or None when this index was never built."""
+        """The committed state, or None when this index was never built.
+
+        The page shows it with every answer: it is read again when the state file changes (every
+        ingest writes it as it starts and ends), and at least every STATUS_TTL seconds."""
+        try:
+            st = self._state_path.stat()
+            key: tuple[int, ...] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        cached = self._status
+        if cached is not None and cached[0] == key and time.monotonic() - cached[1] < STATUS_TTL:
+            return cached[2]
         state = self._read_state()
-        return None if state is None else IndexStatus.of(state, self.writer_active())
+        status = None if state is None else IndexStatus.of(state, self.writer_active())
+        self._status = (key, time.monotonic(), status)
+        return status
 
     # -- indexes built under other settings -------------------------------------------------
 
@@ -187,7 +252,8 @@ class ParagraphIndex:
                 embedder=encoder.model_id,
                 updated_at=now(),
             )
-        self._keywords.unload()  # reload the new snapshot on next query
+        with self._readers.swapping():
+            self._keywords.unload()  # reload the new snapshot on next query
         plan.report.seconds = time.perf_counter() - started
         return plan.report
 
@@ -217,16 +283,43 @@ class ParagraphIndex:
     def _snapshot_stamp(self) -> snapshot.Stamp | None:
         return self._keywords.stamp()
 
-    @_reading
     def open_for_reading(self) -> None:
         """Load the committed BM25 snapshot; raise a clear error if there is none usable.
 
         A snapshot committed since (by an ingest in another process) is picked up on the next call.
         """
+        if not self._readers.inside():
+            self._refresh()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold one snapshot for a block of reads (a question's searches and lookups): it is
+        checked once, and no swap happens until the block ends."""
+        if self._readers.inside():
+            yield
+            return
+        self._refresh()
+        with self._readers.reading():
+            yield
+
+    def _fresh(self) -> bool:
+        """The loaded snapshot is the committed one (or a writer is swapping it in right now)."""
+        if not self._keywords.loaded:
+            return False
+        stamp = self._snapshot_stamp()
+        return stamp is None or stamp == self._snapshot
+
+    def _refresh(self) -> None:
+        """Swap in the committed snapshot if it is not the one loaded, while no read runs."""
+        if self._fresh():
+            return
+        with self._readers.swapping():
+            self._swap()
+
+    def _swap(self) -> None:
+        if self._fresh():  # another thread swapped it in while this one waited
+            return
         if self._keywords.loaded:
-            stamp = self._snapshot_stamp()
-            if stamp is None or stamp == self._snapshot:  # None: a writer is swapping it in right now
-                return
             self._keywords.unload()
             self._chroma.reopen()  # a new client, that sees the rows of the new snapshot
         self._snapshot, state = snapshot.take(
@@ -260,7 +353,7 @@ class ParagraphIndex:
                 if self._snapshot_stamp() != self._snapshot:
                     # Not a reset: an ingest committed a smaller corpus and deleted its stale rows
                     # while this snapshot was read; read the new one.
-                    self.open_for_reading()
+                    self._swap()
                     return
                 raise IndexIncompleteError(
                     f"the Chroma server at {self.chroma_url} holds {rows} of this index's "
@@ -350,6 +443,9 @@ class ParagraphIndex:
         if n == 0:
             return []
         kept = kw.select(article_ids, date_from, date_to, as_of)
+        if kept is None and kw.vectors is not None and len(kw.ids) <= HNSW_ROWS and not self.chroma_url:
+            kept = kw.everything()  # reading every row costs less than HNSW's fixed cost (a server's
+            # own search stays the one asked: the page must not answer on while the server is down)
         if kept is None:
             return self._hnsw(vector, n)
         if kw.vectors is None:  # an older snapshot: Chroma's filter, as before the vectors

@@ -74,6 +74,7 @@ class KeywordSnapshot:
         self._article_at: dict[str, int] = {}
         self._selections: dict[Filters, Selection | None] = {}
         self._selections_lock = threading.Lock()  # the chat page's worker threads share one snapshot
+        self._everything: Selection | None = None
 
     @property
     def loaded(self) -> bool:
@@ -109,6 +110,7 @@ class KeywordSnapshot:
         self._article_at = {a: i for i, a in enumerate(self.articles)}
         with self._selections_lock:
             self._selections = {}
+        self._everything = None
         dates = self._meta["date"]
         self.newest = int(dates.max()) if len(dates) else 0
         self.vectors = read_vectors(self.directory, len(self.ids))
@@ -222,6 +224,12 @@ class KeywordSnapshot:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def everything(self) -> Selection:
+        """Every row, as a selection (an exact search over the whole snapshot)."""
+        if self._everything is None or len(self._everything.mask) != len(self.ids):
+            self._everything = Selection.of(np.ones(len(self.ids), dtype=bool))
+        return self._everything
 
     def select(
         self, article_ids: Sequence[str] | None, date_from: str, date_to: str, as_of: str = ""

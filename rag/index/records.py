@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,19 +22,25 @@ class RecordCache:
         self._rows = rows
         self._size = size
         self._records: dict[str, Record] = {}
+        self._lock = threading.Lock()  # the chat page's reads fill it from many threads
 
     def fetch(self, row_ids: Sequence[str], dim: int) -> dict[str, Record]:
         """The records of `row_ids` (missing rows are left out); `dim` is the vectors' size."""
-        out = {rid: self._records[rid] for rid in row_ids if rid in self._records}
+        cached = ((rid, self._records.get(rid)) for rid in row_ids)  # .get: another thread may evict
+        out = {rid: rec for rid, rec in cached if rec is not None}
         missing = [rid for rid in row_ids if rid not in out]
         if not missing:
             return out
         for rid, (meta_json, text, vec, svec) in self._rows.get(missing).items():
             out[rid] = _record(rid, meta_json, text, vec, svec, dim)
-            # Row ids are content hashes, so a cached record can never be stale.
-            if len(self._records) >= self._size:
-                self._records.pop(next(iter(self._records)))
-            self._records[rid] = out[rid]
+        with self._lock:
+            for rid in missing:
+                if rid not in out:
+                    continue
+                # Row ids are content hashes, so a cached record can never be stale.
+                while len(self._records) >= self._size:
+                    self._records.pop(next(iter(self._records)))
+                self._records[rid] = out[rid]
         return out
 
 
