@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,17 @@ from rag.engine import Engine
 from rag.errors import ConfigError, IndexMissingError
 from rag.schema import Answer, Citation
 from ui import render
-from ui.app import EXAMPLES, ChatPage, ChatState, build_app, launch, main, parse_auth, seed_examples
+from ui.app import (
+    EXAMPLES,
+    QUICK_ANSWER_S,
+    ChatPage,
+    ChatState,
+    build_app,
+    launch,
+    main,
+    parse_auth,
+    seed_examples,
+)
 from ui.sync import IndexSync
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +113,9 @@ def test_examples_are_the_seed_questions_only_over_the_seeds(seeds_engine: Engin
 def test_an_offline_answer_arrives_whole_then_cites(seeds_engine: Engine) -> None:
     page = ChatPage(seeds_engine)
     steps, state, history = turn(page, "Who is Steve Witkoff?")
-    assert "Searching the articles" in last_message(steps[0][0])  # the question shows at once
-    assert len(steps) == 2  # no per-sentence relays: the page reveals the sentences itself
+    # A quick answer comes in one update with its question; no per-sentence relays: the page
+    # reveals the sentences itself.
+    assert len(steps) == 1
     final = last_message(history)
     assert "rag-answered" in final and "rag-reveal" in final and 'href="#rag-src-1"' in final
     assert history[-2] == {"role": "user", "content": '<div class="rag-question">Who is Steve Witkoff?</div>'}
@@ -113,6 +125,24 @@ def test_an_offline_answer_arrives_whole_then_cites(seeds_engine: Engine) -> Non
     assert 'id="rag-src-1"' in sources and '<mark class="rag-quote">' in sources
     assert "5 articles" in steps[-1][3]
     assert 'name="copy" value="0"' in final and 'name="wrong" value="0"' in final
+
+
+def test_a_slow_offline_answer_shows_its_question_first(
+    seeds_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = ChatPage(seeds_engine)
+    ask_stream = seeds_engine.ask_stream
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(QUICK_ANSWER_S + 0.3)  # a big corpus, a cold cache
+        return ask_stream(*args, **kwargs)
+
+    monkeypatch.setattr(seeds_engine, "ask_stream", slow)
+    steps, _, history = turn(page, "Who is Steve Witkoff?")
+    assert len(steps) == 2
+    assert "Searching the articles" in last_message(steps[0][0])  # the question shows at once
+    assert "Who is Steve Witkoff?" in steps[0][0][-2]["content"]
+    assert "rag-answered" in last_message(history)
 
 
 def test_follow_up_uses_the_conversation_and_keeps_numbers(seeds_engine: Engine) -> None:

@@ -11,6 +11,8 @@ import traceback
 import unicodedata
 import weakref
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,10 @@ EXAMPLES = [
 # Questions answered at once: the engine is thread-safe and a question is mostly numpy and ONNX
 # work that releases the GIL; twice the cores keeps both busy while others wait on the network.
 PAGE_WORKERS = max(2, 2 * (os.cpu_count() or 1))
+# An offline answer ready this soon is shown in one update (half the page's work per question:
+# eval/PERFORMANCE.md); a slower one shows the question and "Searching..." first.
+QUICK_ANSWER_S = 0.15
+_ANSWERING = ThreadPoolExecutor(max_workers=PAGE_WORKERS, thread_name_prefix="rag-answer")
 SESSION_WAIT_S = 120.0  # a question waits this long for the previous one of its conversation
 RATINGS = {"up": "up", "down": "down"}
 
@@ -199,7 +205,7 @@ class ChatPage:
             at = state.offset + 2 * turn
             state.messages[at : at + 2] = pair
         at = state.offset + 2 * turn + 1
-        yield list(state.messages), state, gr.skip(), gr.skip()
+        asking = list(state.messages), state, gr.skip(), gr.skip()  # the question, "Searching..."
 
         def show(html: str) -> list[dict[str, Any]]:
             state.messages[at] = _message("assistant", html)
@@ -208,14 +214,22 @@ class ChatPage:
         answer: Answer | None = None
         text = ""
         try:
-            self.open_index()
-            stream = self.engine.ask_stream(question, conversation=state.conversation, **settings)
-            for item in stream:
-                if isinstance(item, Answer):
-                    answer = item
-                elif settings.get("llm"):  # an LLM's words as they come; offline ones arrive whole
-                    text += item
-                    yield show(render.streaming_html(text)), state, gr.skip(), gr.skip()
+            if settings.get("llm"):  # an LLM's words as they come, after the question at once
+                yield asking
+                self.open_index()
+                for item in self.engine.ask_stream(question, conversation=state.conversation, **settings):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        text += item
+                        yield show(render.streaming_html(text)), state, gr.skip(), gr.skip()
+            else:  # offline answers arrive whole: one update when quick, the question first when not
+                pending = _ANSWERING.submit(self._offline, question, state.conversation, settings)
+                try:
+                    answer = pending.result(timeout=QUICK_ANSWER_S)
+                except FutureTimeout:
+                    yield asking
+                    answer = pending.result()
         except QuestionError as e:
             yield show(render.error_html(str(e), turn)), state, gr.skip(), gr.skip()
             return
@@ -244,6 +258,12 @@ class ChatPage:
         for c in answer.citations:
             state.cited[c.key] = c
         yield show(render.answer_html(answer, turn)), state, self.sources(state), self.status(mode)
+
+    def _offline(self, question: str, conversation: Conversation, settings: dict[str, Any]) -> Answer | None:
+        """The extractive answer (None if the stream ended without one)."""
+        self.open_index()
+        items = self.engine.ask_stream(question, conversation=conversation, **settings)
+        return next((item for item in items if isinstance(item, Answer)), None)
 
     def _session(self, state: ChatState) -> _SessionTurn:
         with self._locks_lock:
