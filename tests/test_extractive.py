@@ -462,18 +462,23 @@ def _election(aid: str, date: str, title: str, text: str) -> str:
     return json.dumps({"id": aid, "title": title, "publish_date": date, "text": text})
 
 
+def _marsland(date: str) -> str:
+    """An article on Marsland's presidential election, published on `date`."""
+    return _election(
+        "marsland",
+        date,
+        "Marsland elects a president",
+        "Ilse Varga won Marsland's presidential election on Sunday with 58 percent of the vote.\n\n"
+        "Turnout was the highest in two decades, the election commission said.",
+    )
+
+
 @pytest.mark.slow
 def test_an_article_that_never_names_the_question_s_place_does_not_answer_for_it(tmp_path, model_dir) -> None:
     engine = engine_on(
         tmp_path,
         model_dir,
-        _election(
-            "marsland",
-            "2023-11-20",
-            "Marsland elects a president",
-            "Ilse Varga won Marsland's presidential election on Sunday with 58 percent of the vote.\n\n"
-            "Turnout was the highest in two decades, the election commission said.",
-        ),
+        _marsland("2023-11-20"),
         _election(
             "gorovia",
             "2023-11-21",
@@ -490,17 +495,7 @@ def test_an_article_that_never_names_the_question_s_place_does_not_answer_for_it
 
 @pytest.mark.slow
 def test_a_question_naming_a_year_abstains_when_only_other_years_report_it(tmp_path, model_dir) -> None:
-    engine = engine_on(
-        tmp_path,
-        model_dir,
-        _election(
-            "marsland",
-            "2019-11-20",
-            "Marsland elects a president",
-            "Ilse Varga won Marsland's presidential election on Sunday with 58 percent of the vote.\n\n"
-            "Turnout was the highest in two decades, the election commission said.",
-        ),
-    )
+    engine = engine_on(tmp_path, model_dir, _marsland("2019-11-20"))
     answer = engine.ask("Who won Marsland's 2024 presidential election?", llm=False, as_of="2024-02-01")
     assert answer.abstained, answer.text
     assert answer.abstain_reason == "The articles do not say: no passage found is about 2024."
