@@ -482,17 +482,23 @@ class _Page(gr.Blocks):
 
 
 class _LazySession(SessionState):
-    """Gradio's per-session state, without building every component's config up front.
+    """Gradio's per-session state, without the component configs kept for deep links.
 
-    Gradio builds those configs when a session starts, for deep links (which this page does not
-    offer); each call of the page's API is a new session, and on this page that cost about as much
-    of the server's interpreter lock as the answer itself. Gradio builds a component's config
-    when its value first changes anyway (`SessionState._update_value_in_config`).
+    Gradio builds every component's config when a session starts, and again for each value an
+    event changes, only for `/gradio_api/deep_link` (which this page does not offer); each call of
+    the page's API is a new session, and on this page that cost about as much of the server's
+    interpreter lock as the answer itself, then 6 % of it per answer (eval/PERFORMANCE.md).
     """
 
     def __init__(self, blocks: gr.Blocks) -> None:
         shown_none = type("NoBlocks", (), {"default_config": blocks.default_config, "blocks": {}})()
         super().__init__(shown_none)
+
+    def _update_config(self, key: int) -> None:
+        pass
+
+    def _update_value_in_config(self, key: int, value: Any) -> None:
+        pass
 
 
 class _SessionStates(StateHolder):
