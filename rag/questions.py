@@ -81,7 +81,13 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     ),
     (
         "date",
-        re.compile(r"^when\b|^(what|which|on what|in what)\b.*\b(year|date|day|month)\b|\bhow long ago\b"),
+        # The date word asked for follows "what" ("On what date...", "In which year..."): "What was
+        # the magnitude of the earthquake on New Year's Day?" asks for a number, not a day.
+        re.compile(
+            r"^when\b|^(?:on |in |by |since |until )?(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?"
+            r"(?:[\w-]+\s+){0,2}(?:year|date|day|month)\b"
+            r"|\bhow long ago\b"
+        ),
     ),
     ("company", re.compile(rf"\b(which|what) ([\w-]+ )?({_COMPANY_NOUNS})\b")),
     ("organization", re.compile(rf"\b(which|what) ([\w-]+ )?({_ORGANIZATION_NOUNS})\b")),
@@ -262,7 +268,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     if kind == "person":  # name-like words outside the names the question already contains
         return {
             stem(w)
-            for run in _capitalised_runs(sentence)
+            for run in _person_runs(sentence, question_terms)
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
             and not _after_the(sentence, run[0].start())
             for m in run
@@ -376,6 +382,32 @@ def _capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
         else:
             runs.append([m])
     return runs
+
+
+# A title a question asks after ("Who is the mayor of...", "the CEO of..."): in a run of capitals
+# the name follows it, and what precedes it is where they serve ("Kansas City Mayor Quinton Lucas").
+_TITLES = frozenset(
+    "president minister secretary secretary-general mayor governor senator judge justice ceo "
+    "chairman chairwoman chair director chief general spokesman spokeswoman spokesperson ambassador "
+    "commissioner attorney deputy prince princess king queen pope coach".split()
+)
+
+
+def _person_runs(sentence: str, question_terms: set[str]) -> list[list[re.Match[str]]]:
+    """`_capitalised_runs`, each cut after a title the question asks after: only the name after
+    it is kept. Other titles stay inside their run ("former U.S. President Trump" is one run)."""
+    asked = {t for t in _TITLES if stem(t) in question_terms}
+    out: list[list[re.Match[str]]] = []
+    for run in _capitalised_runs(sentence):
+        part: list[re.Match[str]] = []
+        for m in run:
+            if asked and m.group(0).strip(".,\u2019'").lower() in asked:
+                part = []  # where they serve, not who
+            else:
+                part.append(m)
+        if part:
+            out.append(part)
+    return out
 
 
 # General English, not any corpus's words: titles and the nouns that name institutions. Acronyms

@@ -172,3 +172,22 @@ def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
         kind_values("person", "\u201cThere\u2019ll be no troops on the ground,\u201d he said.", set())
         == set()
     )
+
+
+def test_a_date_word_elsewhere_does_not_make_a_question_ask_for_a_date() -> None:
+    from rag.questions import analyse_question
+
+    assert analyse_question("What was the magnitude of the earthquake on New Year's Day?").kind == "other"
+    assert analyse_question("What was the exact calendar date of the meeting?").kind == "date"
+    assert analyse_question("In which year did the war begin?").kind == "date"
+
+
+def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
+    from rag.questions import analyse_question, kind_values
+
+    shape = analyse_question("Who is the mayor of Kansas City?")
+    said = "\u201cWe are safe,\u201d said Kansas City Mayor Quinton Lucas on Wednesday."
+    assert kind_values("person", said, set(shape.terms)) == {"quinton", "luca"}
+    shape = analyse_question("To whom did Lloyd Austin transfer his authority?")
+    rushed = "WASHINGTON \u2013 Defense Secretary Lloyd Austin was rushed to the hospital on Sunday."
+    assert kind_values("person", rushed, set(shape.terms)) == set()  # "Defense" is where he serves
