@@ -126,6 +126,7 @@ class Selection:
     candidates: list[_Candidate]  # best first
     weights: dict[str, float]  # IDF of the question's terms
     answered: bool  # the first sentence alone answers: a nested question takes no second hop
+    past: set[str] = field(default_factory=set)  # the question's past-tense verbs ("won")
 
 
 @dataclass
@@ -278,7 +279,7 @@ class _Scorer:
         # A nested question needs no hop when its first sentence already gives the name, number or
         # date it asks for; other nested questions ("What fund does the man who...") always hop.
         answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
-        return Selection(chosen, candidates, self.weights, answered)
+        return Selection(chosen, candidates, self.weights, answered, self.past)
 
 
 def _name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
@@ -504,7 +505,7 @@ class ExtractiveAnswerer:
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
         dated = _over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
-        coming = dated and _still_to_come(_asks_about_the_past(question), dated[0], retrieved.as_of)
+        coming = dated and _still_to_come(sel.past, dated[0], retrieved.as_of)
         if coming:  # the latest report says the event is still to come
             return _abstain(question, coming.reason, retrieved)
         if dated is not None:

@@ -46,7 +46,7 @@ _PERSON_NOUNS = (
     "trooper|officer|judge|mayor|governor|senator|lawmaker|candidate|nominee|player|coach|actor|"
     "actress|singer|star|ceo|executive|founder|pilot|student|activist|athlete|soldier|scientist|"
     "researcher|doctor|lawyer|attorney|colleague|suspect|victim|winner|driver|rapper|musician|"
-    "director|commander|ambassador|governor|chairman|chairwoman|chair|captain|owner|founder|"
+    "director|commander|ambassador|chairman|chairwoman|chair|captain|owner|"
     "co-star|host|anchor|reporter|correspondent|economist|historian|boss|manager|pope|bishop|"
     "priest|monarch|heir|successor|predecessor|queen|king|princess|daughter|son|wife|husband"
 )

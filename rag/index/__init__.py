@@ -50,10 +50,7 @@ def _reading(method: _M) -> _M:
 
     @functools.wraps(method)
     def shared(self: ParagraphIndex, *args: Any, **kwargs: Any) -> Any:
-        if self._readers.inside():  # a read within a read: the outer one took the snapshot
-            return method(self, *args, **kwargs)
-        self._refresh()
-        with self._readers.reading():
+        with self.reading():
             return method(self, *args, **kwargs)
 
     return cast(_M, shared)
@@ -72,7 +69,7 @@ class _Readers:
 
     def inside(self) -> bool:
         """This thread is within a read."""
-        return bool(getattr(self._local, "depth", 0))
+        return bool(getattr(self._local, "inside", False))
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -80,11 +77,11 @@ class _Readers:
             while self._swapping or self._waiting:
                 self._cond.wait()
             self._reads += 1
-        self._local.depth = 1
+        self._local.inside = True
         try:
             yield
         finally:
-            self._local.depth = 0
+            self._local.inside = False
             with self._cond:
                 self._reads -= 1
                 if not self._reads:
@@ -294,7 +291,8 @@ class ParagraphIndex:
     @contextmanager
     def reading(self) -> Iterator[None]:
         """Hold one snapshot for a block of reads (a question's searches and lookups): it is
-        checked once, and no swap happens until the block ends."""
+        checked once, and no swap happens until the block ends. A read within a read holds the
+        outer one's."""
         if self._readers.inside():
             yield
             return
@@ -364,19 +362,16 @@ class ParagraphIndex:
     @_reading
     def vocabulary(self) -> dict[str, int]:
         """BM25 term -> id, for fuzzy expansion of query terms."""
-        self.open_for_reading()
         return self._keywords.vocabulary
 
     @_reading
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
-        self.open_for_reading()
         return self._keywords.idf(term)
 
     @_reading
     def articles_with(self, terms: Sequence[str], article_ids: Sequence[str]) -> set[str]:
         """Those of `article_ids` with a committed paragraph holding one of the stemmed `terms`."""
-        self.open_for_reading()
         return self._keywords.articles_with(terms, article_ids)
 
     @_reading
@@ -390,19 +385,16 @@ class ParagraphIndex:
         as_of: str = "",
     ) -> list[tuple[str, float]]:
         """Top-k (row id, BM25 score) for stemmed `terms`, within the filters (see `dense_search`)."""
-        self.open_for_reading()
         return self._keywords.search(terms, k, article_ids, date_from, date_to, as_of)
 
     @_reading
     def newest_date(self) -> str:
         """The newest publish date in the committed snapshot (ISO; "" if no row is dated)."""
-        self.open_for_reading()
         return date_iso(self._keywords.newest)
 
     @_reading
     def articles(self) -> list[ArticleInfo]:
         """Every article of the committed index, in id order, with its paragraph count."""
-        self.open_for_reading()
         kw = self._keywords
         counts = kw.paragraphs_per_article()
         return [
@@ -415,7 +407,6 @@ class ParagraphIndex:
     @_reading
     def article_ids(self) -> list[str]:
         """Ids of the articles in the committed index, sorted."""
-        self.open_for_reading()
         return list(self._keywords.articles)
 
     @_reading
@@ -437,7 +428,6 @@ class ParagraphIndex:
         candidates filtered (a filter keeping most rows), falling back to the exact search if
         too few pass. A snapshot made before it held vectors is searched with Chroma's filter.
         """
-        self.open_for_reading()
         kw = self._keywords
         n = min(k, len(self._committed))
         if n == 0:
@@ -485,13 +475,11 @@ class ParagraphIndex:
     @_reading
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
         """The stored paragraphs for `row_ids` (missing ones are left out)."""
-        self.open_for_reading()
         return self._records.fetch(row_ids, self._dim)
 
     @_reading
     def article_rows(self, article_id: str) -> list[Record]:
         """Every committed paragraph of one article, in order (for opening the whole article)."""
-        self.open_for_reading()
         rows = self.fetch([r for r in self._chroma.ids_of_article(article_id) if r in self._committed])
         return sorted(rows.values(), key=lambda r: r.n)
 
@@ -502,5 +490,4 @@ class ParagraphIndex:
     @_reading
     def bm25_count(self) -> int:
         """Documents in the committed BM25 snapshot."""
-        self.open_for_reading()
         return len(self._keywords.ids)
