@@ -65,7 +65,7 @@ class Tuning:
     max_sentences: int = 2
     w_year: float = 0.3  # the question names a year and the paragraph is of that year
     w_time_window: float = 0.3  # the article is of the time the question names ("this week")
-    w_time_soft: float = 0.1  # the article is recent and the question asks for the latest state
+    w_time_soft: float = 0.3  # the article is recent and the question asks for the latest state
     rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
@@ -109,6 +109,7 @@ class _Candidate:
     in_year: bool = False  # the question names a year and the paragraph is of it
     base: float = 0.0  # the score without the rank prior (a hop re-ranks the passages)
     score: float = 0.0
+    timely: float = 0.0  # the part of `base` the article's date earns (its fit to the question's time)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class _Scorer:
         t, shape = self.tuning, self.shape
         sims = rec.sentence_vectors @ self.query_vector
         paragraph_cover = (
-            sum(w for term, w in self.weights.items() if self.covers(term, rec.terms)) / self.total
+            sum(w for term, w in self.weights.items() if self.covers(term, rec.topic_terms)) / self.total
         )
         in_year = bool(self.years) and _of_year(rec, self.years)
         timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
@@ -226,6 +227,7 @@ class _Scorer:
             c.share = sum(self.weights[term] for term in c.covered) / self.total
             c.has_kind = has_kind(shape.kind, text, self.qterms)
             c.in_year = in_year
+            c.timely = timely
             c.base = (
                 t.w_similarity * c.similarity
                 + t.w_lexical * c.share
@@ -640,14 +642,16 @@ def _over_time(
 ) -> list[_Candidate] | None:
     """The latest report and an earlier one, newest first, when sentences of differently dated
     articles give different values for what is asked (a name, a number, a date) and score
-    within `rival_ratio` of each other; None when the reports agree or are not dated apart."""
+    within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
+    None when the reports agree or are not dated apart."""
     if shape.kind == "other" or not chosen[0].has_kind:
         return None
     lead = chosen[0]
     asked = set(shape.terms)
     lead_values = kind_values(shape.kind, lead.text, asked)
-    for c in candidates[:12]:
-        if c.score < tuning.rival_ratio * lead.score:
+    bar = tuning.rival_ratio * (lead.score - lead.timely)
+    for c in sorted(candidates, key=lambda c: c.timely - c.score)[:12]:
+        if c.score - c.timely < bar:
             break
         if c.record.article_id == lead.record.article_id or not c.has_kind:
             continue

@@ -31,7 +31,7 @@ class Rerank:
     sentence: float = 0.15
     lexical: float = 1.35
     time_window: float = 0.3  # the article is of the time the question names ("this week")
-    time_soft: float = 0.15  # the article is recent and the question asks for the latest state
+    time_soft: float = 0.5  # the article is recent and the question asks for the latest state
 
 
 RERANK = Rerank()
@@ -261,7 +261,7 @@ class HybridRetriever:
             rec = records.get(rid)
             if rec is None:
                 continue
-            lexical = sum(wt for t, wt in weights.items() if t in rec.terms) / total
+            lexical = sum(wt for t, wt in weights.items() if t in rec.topic_terms) / total
             best_sentence = float((rec.sentence_vectors @ vector).max()) if rec.sentence_vectors.size else 0.0
             paragraph = float(rec.vector @ vector)
             score = w.paragraph * paragraph + w.sentence * best_sentence + w.lexical * lexical

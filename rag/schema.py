@@ -196,6 +196,9 @@ class Record:
     sentence_vectors: np.ndarray  # (len(sentence_spans), dim), float32, unit rows
     vector: np.ndarray  # the paragraph's own unit vector
     terms: frozenset[str]  # stemmed content terms, for lexical scoring
+    # `terms` and the article title's: a paragraph is about its article's topic even when it does
+    # not repeat it ("Of the 300-seat Parliament, 176 voted in favor" under "Greece legalizes ...").
+    topic_terms: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -132,3 +132,29 @@ def test_a_nested_question_s_answer_paragraph_is_among_the_top_five(seeds_engine
         llm=False,
     )
     assert any("investment specialist" in p.text for p in answer.passages[:5])
+
+
+def test_a_paragraph_is_about_its_article_s_title(make_engine, tmp_path) -> None:
+    """The paragraph giving the vote does not repeat what the vote was on; its title does."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "marriage.txt").write_text(
+        "Greece legalizes same-sex marriage\n\n"
+        "Lawmakers in Greece debated same-sex marriage late into the night.\n\n"
+        "Of the 300-seat Parliament, 176 voted in favor of the bill and 76 against.\n",
+        encoding="utf-8",
+    )
+    (corpus / "budget.txt").write_text(
+        "Parliament passes the annual budget\n\n"
+        "Of the 300 lawmakers in Parliament, 158 voted in favor of the bill and 141 against.\n\n"
+        "The finance minister said the budget would cut the deficit.\n",
+        encoding="utf-8",
+    )
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+    question = "How many lawmakers of Greece's parliament voted for the same-sex marriage bill?"
+    texts = [p.text for p in engine.retrieve(question, k=3)]
+    vote = next(i for i, t in enumerate(texts) if "176 voted" in t)
+    assert all("158 voted" not in t for t in texts[:vote])
+    answer = engine.ask(question, llm=False)
+    assert "176" in answer.text and "158" not in answer.text, answer.abstain_reason

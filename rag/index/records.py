@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,6 +48,7 @@ class RecordCache:
 def _record(rid: str, meta_json: str, text: str, vec: bytes, svec: bytes, dim: int) -> Record:
     """A record from one row of the paragraph file."""
     meta = json.loads(meta_json)
+    terms = frozenset(content_terms(text))
     spans = tuple((int(s), int(e)) for s, e in meta["spans"])
     return Record(
         row_id=rid,
@@ -61,5 +63,11 @@ def _record(rid: str, meta_json: str, text: str, vec: bytes, svec: bytes, dim: i
         sentence_spans=spans,
         sentence_vectors=np.frombuffer(svec, dtype=np.float16).reshape(-1, dim).astype(np.float32),
         vector=np.frombuffer(vec, dtype=np.float32),
-        terms=frozenset(content_terms(text)),
+        terms=terms,
+        topic_terms=terms | _title_terms(str(meta["title"])),
     )
+
+
+@lru_cache(maxsize=4096)  # an article's paragraphs share one title
+def _title_terms(title: str) -> frozenset[str]:
+    return frozenset(content_terms(title))
