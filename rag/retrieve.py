@@ -32,6 +32,7 @@ class Rerank:
     lexical: float = 1.35
     time_window: float = 0.3  # the article is of the time the question names ("this week")
     time_soft: float = 0.5  # the article is recent and the question asks for the latest state
+    titles: int = 3  # the articles whose titles best match the question: their paragraphs are candidates
 
 
 RERANK = Rerank()
@@ -218,6 +219,13 @@ class HybridRetriever:
             [r for r, _ in self.index.dense_search(vector, n, articles, date_from, date_to, as_of)],
             [r for r, _ in self.index.bm25_search(terms, n, articles, date_from, date_to, as_of)],
         ]
+        # The paragraphs of the articles whose titles match best: an answer's paragraph often does
+        # not repeat its article's topic ("Of the 300-seat Parliament, 176 voted in favor").
+        titled = self.index.title_search(terms, self.rerank.titles, articles, date_from, date_to, as_of)
+        if titled and self.rerank.titles:
+            rankings.append(
+                [r for r, _ in self.index.dense_search(vector, n, titled, date_from, date_to, as_of)]
+            )
         window = search_window(scope, as_of)
         if window is not None:
             start, end = (

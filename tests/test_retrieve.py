@@ -158,3 +158,9 @@ def test_a_paragraph_is_about_its_article_s_title(make_engine, tmp_path) -> None
     assert all("158 voted" not in t for t in texts[:vote])
     answer = engine.ask(question, llm=False)
     assert "176" in answer.text and "158" not in answer.text, answer.abstain_reason
+    # The articles whose titles hold the question's words, best first: their paragraphs are searched.
+    terms, _ = engine.retriever.query_terms(question)
+    index = engine.retriever.index
+    assert index.title_search(terms, 2) == ["marriage", "budget"]  # "parliament" is in both
+    assert index.title_search(terms, 2, article_ids=["budget"]) == ["budget"]
+    assert index.title_search(engine.retriever.query_terms("Who won the Super Bowl?")[0], 2) == []

@@ -388,6 +388,19 @@ class ParagraphIndex:
         return self._keywords.search(terms, k, article_ids, date_from, date_to, as_of)
 
     @_reading
+    def title_search(
+        self,
+        terms: Sequence[str],
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+        as_of: str = "",
+    ) -> list[str]:
+        """The k articles whose titles best hold the stemmed `terms`, within the filters."""
+        return self._keywords.title_search(terms, k, article_ids, date_from, date_to, as_of)
+
+    @_reading
     def newest_date(self) -> str:
         """The newest publish date in the committed snapshot (ISO; "" if no row is dated)."""
         return date_iso(self._keywords.newest)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.terms import content_terms
+
 VECTORS = "vectors.npy"  # the paragraph vectors, float32, one row per id (snapshots since 2026-12)
 _SELECTIONS = 16  # the last filters' selections kept per loaded snapshot (dense and BM25 ask alike)
 
@@ -75,6 +77,7 @@ class KeywordSnapshot:
         self._selections: dict[Filters, Selection | None] = {}
         self._selections_lock = threading.Lock()  # the chat page's worker threads share one snapshot
         self._everything: Selection | None = None
+        self._titles: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -111,6 +114,7 @@ class KeywordSnapshot:
         with self._selections_lock:
             self._selections = {}
         self._everything = None
+        self._titles = None
         dates = self._meta["date"]
         self.newest = int(dates.max()) if len(dates) else 0
         self.vectors = read_vectors(self.directory, len(self.ids))
@@ -202,6 +206,52 @@ class KeywordSnapshot:
                 docs = indices[indptr[tid] : indptr[tid + 1]]
                 found.update(int(a) for a in np.intersect1d(self._meta["article"][docs], wanted))
         return {self.articles[a] for a in found}
+
+    def title_search(
+        self,
+        terms: Sequence[str],
+        k: int,
+        article_ids: Sequence[str] | None = None,
+        date_from: str = "",
+        date_to: str = "",
+        as_of: str = "",
+    ) -> list[str]:
+        """The k articles whose titles hold most of the stemmed `terms` (IDF-weighted over the
+        titles), within the filters; best first, none without a term in common."""
+        postings, dates = self._title_postings()
+        scores = np.zeros(len(self.articles), dtype=np.float32)
+        n = len(self.articles)
+        for t in dict.fromkeys(terms):
+            docs = postings.get(t)
+            if docs is not None:
+                scores[docs] += np.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+        if article_ids:
+            keep = np.zeros(n, dtype=bool)
+            keep[[self._article_at[a] for a in article_ids if a in self._article_at]] = True
+            scores[~keep] = 0
+        if date_from:
+            scores[dates < date_int(date_from)] = 0
+        if date_to:
+            scores[(dates > date_int(date_to)) | (dates == 0)] = 0
+        if as_of:
+            scores[dates > date_int(as_of)] = 0
+        k = min(k, n)
+        if k < 1:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [self.articles[i] for i in top if scores[i] > 0]
+
+    def _title_postings(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Article indices by stemmed title term, and each article's date (date_int; 0 undated)."""
+        if self._titles is None:
+            found: dict[str, list[int]] = {}
+            for i, info in enumerate(self.article_info):
+                for t in set(content_terms(info[0])):
+                    found.setdefault(t, []).append(i)
+            dates = np.array([date_int(info[1]) for info in self.article_info], dtype=np.int64)
+            self._titles = ({t: np.array(ix, dtype=np.int64) for t, ix in found.items()}, dates)
+        return self._titles
 
     def search(
         self,
