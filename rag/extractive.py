@@ -20,6 +20,7 @@ from rag.questions import (
     QuestionShape,
     acronym,
     analyse_question,
+    asked_unit,
     asks_full_name,
     bridge_names,
     counted_noun,
@@ -157,6 +158,7 @@ class _Scorer:
         self.instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in self.shape.terms}
         self.head = head_noun(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
+        self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
         self.past = _asks_about_the_past(question)
@@ -225,7 +227,9 @@ class _Scorer:
             if self.head in c.covered and describes_given(self.head, text, self.qterms):
                 c.covered.discard(self.head)  # the sentence's "billionaire" is the question's own man
             c.share = sum(self.weights[term] for term in c.covered) / self.total
-            c.has_kind = has_kind(shape.kind, text, self.qterms)
+            c.has_kind = has_kind(shape.kind, text, self.qterms) and (
+                self.unit is None or bool(self.unit.search(text))
+            )
             c.in_year = in_year
             c.timely = timely
             c.base = (

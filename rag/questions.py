@@ -257,10 +257,15 @@ def has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
 def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     """The names, numbers or dates of the asked-for kind that the sentence gives (lower-cased,
     names stemmed), leaving out those the question itself contains; empty for "other"."""
-    if kind == "number":
-        return set(re.findall(r"\d+", sentence)) | {w for w in words(sentence) if w in AMOUNT_WORDS}
+    if kind == "number":  # "Flight 1282" in the question is no answer to "How much does it weigh?"
+        numbers = {re.sub(r"[,.]", "", n) for n in _NUMBER.findall(sentence)}
+        return {n for n in numbers if n not in question_terms} | {
+            w for w in words(sentence) if w in AMOUNT_WORDS and w not in question_terms
+        }
     if kind == "date":
-        return {m.group(0).lower() for m in _DATE.finditer(sentence)}
+        return {
+            m.group(0).lower() for m in _DATE.finditer(sentence) if m.group(0).lower() not in question_terms
+        }
     if kind == "company":  # a business's one-word name ("Boeing") or an organisation's
         return kind_values("person", sentence, question_terms) | kind_values(
             "organization", sentence, question_terms
@@ -285,6 +290,69 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             and not all(stem(w) in question_terms for r in run for w in words(r.group(0)))
         }
     return set()
+
+
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_AMOUNT = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|a few|several)"
+# What a number question asks for, when it says: a share is a percentage, a vote a tally, a
+# weight has its unit. A sentence holding only some other number ("Flight 1282") gives none.
+_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (
+        re.compile(r"\bwhat (?:share|percentage|percent|proportion)\b|\bhow many percent\b"),
+        re.compile(r"\d\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
+    ),
+    (
+        re.compile(r"\b(?:by )?what (?:vote|margin|tally)\b"),
+        re.compile(r"\b\d+\s?(?:-|–|to)\s?\d+\b"),
+    ),
+    (
+        re.compile(r"\bhow long\b(?! ago)"),
+        re.compile(
+            rf"\b{_AMOUNT}(?: to \d+)?[- ](?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"\bweigh"),
+        re.compile(
+            r"\d[\d,.]*[- ]?(?:pounds?|lbs?|kilograms?|kilos?|kg|tons?|tonnes?|ounces?|grams?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"\bhow (?:large|big)\b|\bwhat (?:size|area)\b"),
+        re.compile(
+            r"\d[\d,.]*\s?(?:square|sq\b|acres?|hectares?|miles?|kilometers?|kilometres?|km\b|feet|foot|meters?|metres?)"
+            r"|\btimes (?:the size|as (?:large|big))",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        re.compile(r"\bhow old\b"),
+        re.compile(r"\b\d+[- ]years?[- ]old\b|\baged? \d+|, \d{1,3},", re.IGNORECASE),
+    ),
+]
+
+
+# What a date question asks for, when it says: "On what date" a day of a month, "In what year" a year.
+_DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (
+        re.compile(r"\b(?:what|which) (?:date|day of the month)\b"),
+        re.compile(
+            rf"\b(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{_MONTHS})\b|\b\d{{1,2}}/\d{{1,2}}\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (re.compile(r"\b(?:what|which) year\b"), re.compile(r"\b(?:19|20)\d\d\b")),
+]
+
+
+def asked_unit(question: str) -> re.Pattern[str] | None:
+    """The form a number or date question's answer takes when the question says ("What share..."
+    -> a percentage, "On what date..." -> a day of a month), as a pattern a sentence must match;
+    None when any number or date will do."""
+    low = question.lower()
+    return next((unit for asks, unit in (*_UNITS, *_DATE_UNITS) if asks.search(low)), None)
 
 
 _HEAD = re.compile(r"^(?:which|what)\s+([a-z][\w-]*)\b")

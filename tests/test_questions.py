@@ -7,6 +7,7 @@ import pytest
 from rag.questions import (
     acronym,
     analyse_question,
+    asked_unit,
     bridge_names,
     describes_given,
     full_name,
@@ -129,6 +130,45 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", sentence, set()) == {"30", "5"}
     assert "november" in kind_values("date", sentence, set())
     assert kind_values("other", sentence, set()) == set()
+    # A number or date the question itself holds is no answer: "Flight 1282", "the 2024 caucuses".
+    q = analyse_question("How much does the plug of Alaska Airlines Flight 1282 weigh, as of 2024?")
+    assert kind_values("number", "Flight 1282 landed safely in 2024.", set(q.terms)) == set()
+    assert kind_values("number", "The 63-pound plug of Flight 1282", set(q.terms)) == {"63"}
+    assert kind_values("date", "The 2024 caucuses", set(q.terms)) == set()
+
+
+@pytest.mark.parametrize(
+    ("question", "gives", "does_not"),
+    [
+        ("What share of the vote did Trump win?", "Trump took 51% of the vote.", "Trump won at 7:31 pm."),
+        (
+            "By what vote did the court allow it?",
+            "The justices, by a 5-4 vote, allowed it.",
+            "The court allowed it on 22 January.",
+        ),
+        ("How long is she expected to stay in hospital?", "She will stay 10 to 14 days.", "She is 42."),
+        ("How much does the door plug weigh?", "It is a 63-pound plug.", "Flight 1282 lost a plug."),
+        ("How large is the iceberg?", "It measures about 1,500 square miles.", "The 1,000-ton iceberg spun."),
+        ("How old is the pope?", "The 87-year-old pope met him.", "The pope met 3 leaders."),
+        (
+            "On what date will the World Cup kick off?",
+            "It opens on June 11 in Mexico City.",
+            "It was revealed on Sunday in 2024.",
+        ),
+        ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+    ],
+)
+def test_a_question_that_says_what_form_its_answer_takes_needs_that_form(
+    question: str, gives: str, does_not: str
+) -> None:
+    unit = asked_unit(question)
+    assert unit is not None and unit.search(gives) and not unit.search(does_not)
+
+
+def test_a_question_that_does_not_say_takes_any_number_or_date() -> None:
+    assert asked_unit("How many people were injured?") is None
+    assert asked_unit("When did the talks start?") is None
+    assert asked_unit("Who won the election?") is None
 
 
 def test_a_season_names_both_its_years() -> None:
