@@ -282,6 +282,8 @@ class _Scorer:
         coming = _still_to_come(self.past, chosen[0], retrieved.as_of)
         if coming:
             return coming
+        if _NOT_KNOWN.search(chosen[0].text) and not _NOT_KNOWN_BUT.search(chosen[0].text):
+            return Abstention(f"The articles say it is not known: \u201c{chosen[0].text.strip()}\u201d")
         # A nested question needs no hop when its first sentence already gives the name, number or
         # date it asks for; other nested questions ("What fund does the man who...") always hop.
         answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
@@ -321,6 +323,20 @@ def _asks_about_the_past(question: str) -> set[str]:
     return {w for w in predicate_words(question) if is_past_tense(w)} | {
         w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
     }
+
+
+# The sentence that would answer says the answer is not known (yet): "a man identified only as
+# Bob", "whose name has not been released", "the cause is under investigation".
+_NOT_KNOWN = re.compile(
+    r"\b(?:has|have|had|was|were) not (?:yet )?(?:been )?(?:officially |publicly )?"
+    r"(?:released|identified|disclosed|named|made public|determined|announced)\b"
+    r"|\bidentified only (?:as|by)\b|\bdeclined to (?:say|name|identify|disclose|specify)\b"
+    r"|\b(?:did|does|would) not (?:say|disclose|specify|name|identify|reveal)\b"
+    r"|\b(?:is|was|are|were|remains|remained) (?:still )?(?:unclear|unknown|not known|under investigation)\b"
+    r"|\bnot (?:immediately|yet) (?:clear|known)\b",
+    re.IGNORECASE,
+)
+_NOT_KNOWN_BUT = re.compile(r"\b(?:but|however)\b", re.IGNORECASE)  # "...did not name her, but it is X"
 
 
 def _still_to_come(past: set[str], c: _Candidate, as_of: str) -> Abstention | None:
@@ -725,7 +741,10 @@ def _with_context(c: _Candidate) -> str:
 
 
 # A link to another story run into the text: "More: Everything you need to know about...".
-_LINK = re.compile(r"\s*(?:read more|more|related|watch|see also|also read)\s*:", re.IGNORECASE)
+# Also a headline run into its label without a space: "King Charles III's health:British monarch...".
+_LINK = re.compile(
+    r"\s*(?:(?i:read more|more|related|watch|see also|also read)\s*:|[^:.!?]{3,80}[a-z\u2019')]:[A-Z\u201c\"])"
+)
 
 # A page's all-caps label run into the first sentence: "ANALYSIS FROM The closed-door talks...".
 # Two or three all-caps words, or one with a colon ("EXCLUSIVE:"); never "NATO Secretary...".

@@ -506,6 +506,7 @@ def test_a_question_naming_a_year_abstains_when_only_other_years_report_it(tmp_p
 def test_a_link_to_another_story_or_a_list_s_lead_in_is_never_the_answer(tmp_path, model_dir) -> None:
     text = (
         "More: Tomas Brandt named Veldoria's new prime minister in a surprise move\n\n"
+        "Veldoria's new prime minister:Lorne names Tomas Brandt in a surprise move\n\n"
         "The new prime minister of Veldoria named by the president is:\n\n"
         "President Lorne named Tomas Brandt, a former mayor of the capital, to lead the government."
     )
@@ -514,3 +515,19 @@ def test_a_link_to_another_story_or_a_list_s_lead_in_is_never_the_answer(tmp_pat
     assert not answer.abstained, answer.abstain_reason
     assert "former mayor" in answer.text
     assert "More:" not in answer.text and "is:" not in answer.text, answer.text
+    assert "minister:Lorne" not in answer.text, answer.text  # a headline run into its label
+
+
+@pytest.mark.slow
+def test_a_sentence_saying_the_answer_is_not_known_is_no_answer(tmp_path, model_dir) -> None:
+    text = (
+        "The door plug of the Veldoria Air jet was found in the backyard of a teacher identified only as "
+        "Bob, safety board chair Jennifer Homendy said on Sunday.\n\n"
+        "The plug weighed 63 pounds and was handed to investigators on Monday."
+    )
+    engine = engine_on(tmp_path, model_dir, _election("plug", "2024-01-09", "Door plug found", text))
+    answer = engine.ask("What is the full name of Bob, the teacher who found the door plug?", llm=False)
+    assert answer.abstained and answer.abstain_reason.startswith("The articles say it is not known"), (
+        answer.text
+    )
+    assert "63" in engine.ask("How much did the door plug weigh?", llm=False).text
