@@ -318,8 +318,8 @@ def _name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
 def _asks_about_the_past(question: str) -> set[str]:
     """The past-tense verbs of a question about what happened ("Who won...?"); empty otherwise."""
     low = question.lower()
-    if any(re.search(rf"\b{re.escape(m)}\b", low) for m in FUTURE_MARKERS):
-        return set()
+    if any(re.search(rf"\b{re.escape(m)}\b", low) for m in (*FUTURE_MARKERS, "do", "does")):
+        return set()  # "When does Coca-Cola Spiced hit shelves?" asks of now or later, not the past
     return {w for w in predicate_words(question) if is_past_tense(w)} | {
         w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
     }
@@ -352,7 +352,13 @@ def _only_future(sentence: str, verbs: set[str]) -> bool:
     """The sentence tells what will happen and not what the question asks happened ("The Daytona
     500 will take place on Sunday" for "Who won the Daytona 500?")."""
     low = sentence.lower()
-    if not any(re.search(rf"\b{re.escape(m)}\b", low) for m in FUTURE_MARKERS):
+    found = [m.start() for f in FUTURE_MARKERS for m in re.finditer(rf"\b{re.escape(f)}\b", low)]
+    if not found:
+        return False
+    # "Lai Ching-te emerged victorious ..., a result that will chart ...": it reports what happened first.
+    # A participle before "by" ("Hosted by comedian Jo Koy, ... will begin") tells nothing happened.
+    before = re.findall(r"[a-z]+", low[: min(found)])
+    if any(is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)):
         return False
     return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
 

@@ -531,3 +531,36 @@ def test_a_sentence_saying_the_answer_is_not_known_is_no_answer(tmp_path, model_
         answer.text
     )
     assert "63" in engine.ask("How much did the door plug weigh?", llm=False).text
+
+
+# -- still to come: the latest report tells of the event as ahead -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "to_come"),
+    [
+        ("Who won the Daytona 500?", "The Daytona 500 will take place on Sunday.", True),
+        ("Who won the Daytona 500?", "Logano won the Daytona 500, and he will defend the title.", False),
+        # A result reported first, then what it will mean: the event happened.
+        (
+            "Who won Taiwan's presidential election on Saturday?",
+            "Lai Ching-te emerged victorious on Saturday, a result that will chart relations with China.",
+            False,
+        ),
+        # A participle before "by" reports nothing: the ceremony is still ahead.
+        (
+            "Which film won the Golden Globe?",
+            "Hosted by comedian Jo Koy, this Sunday's Golden Globe Awards will begin the season.",
+            True,
+        ),
+        # "When does ... hit shelves?" asks of what is ahead: a date ahead answers it.
+        ("When does Coca-Cola Spiced hit store shelves?", "It will be hitting shelves on Feb. 19.", False),
+    ],
+)
+def test_a_question_about_the_past_is_not_answered_by_what_is_still_to_come(
+    question: str, sentence: str, to_come: bool
+) -> None:
+    from rag.extractive import _asks_about_the_past, _only_future
+
+    past = _asks_about_the_past(question)
+    assert bool(past and _only_future(sentence, past)) is to_come
