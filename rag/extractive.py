@@ -358,7 +358,9 @@ def _only_future(sentence: str, verbs: set[str]) -> bool:
     # "Lai Ching-te emerged victorious ..., a result that will chart ...": it reports what happened first.
     # A participle before "by" ("Hosted by comedian Jo Koy, ... will begin") tells nothing happened.
     before = re.findall(r"[a-z]+", low[: min(found)])
-    if any(is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)):
+    if any(
+        is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)
+    ):
         return False
     return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA  # a swapped pair of letters is one edit (Sybiha/Sybhia)
+
+_ROMAN = re.compile(r"m{0,4}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 
 
 def edit_budget(term: str) -> int:
@@ -16,11 +19,12 @@ def edit_budget(term: str) -> int:
         term: A lower-case word or stem.
 
     Returns:
-        0 for a term under five letters or one with a digit (numbers and codes are facts, not
-        spellings: "10000" is no "10001"), 1 up to six letters, 2 above.
+        0 for a term under five letters, or one with a digit or a Roman numeral (numbers and
+        codes are facts, not spellings: "10000" is no "10001"), 1 up to six letters, 2 above.
     """
-    # Short words have too many one-edit neighbours ("talk"/"walk") to be told apart.
-    if len(term) < 5 or not term.isalpha():
+    # Short words have too many one-edit neighbours ("talk"/"walk") to be told apart; a Roman
+    # numeral is a number ("Super Bowl LVIII" is no "LVII").
+    if len(term) < 5 or not term.isalpha() or _ROMAN.fullmatch(term):
         return 0
     return 1 if len(term) <= 6 else 2
 

@@ -24,7 +24,16 @@ from rag.verify import check_sentence
 
 @pytest.mark.parametrize(
     ("term", "budget"),
-    [("putin", 1), ("sybiha", 1), ("dmitriev", 2), ("talk", 0), ("10000", 0), ("covid19", 0)],
+    [
+        ("putin", 1),
+        ("sybiha", 1),
+        ("dmitriev", 2),
+        ("talk", 0),
+        ("10000", 0),
+        ("covid19", 0),
+        ("lviii", 0),  # a Roman numeral: Super Bowl LVIII is not LVII
+        ("civil", 1),
+    ],
 )
 def test_edit_budget_grows_with_length_and_spares_numbers(term: str, budget: int) -> None:
     assert edit_budget(term) == budget
@@ -36,6 +45,7 @@ def test_a_swapped_pair_of_letters_is_one_edit() -> None:
     assert not spelled_alike("tybiha", "sybiha")  # the first letter must agree
     assert not spelled_alike("sybihaaa", "sybiha")  # lengths too far apart
     assert not spelled_alike("10001", "10000")  # a different number, not a spelling
+    assert not matches_spelling("lviii", ["lvii"])  # nor is a different Roman numeral
 
 
 def test_one_rule_for_retrieval_questions_and_verification() -> None:
