@@ -328,6 +328,17 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
         ),
     ),
     (
+        re.compile(
+            r"\bhow much (?:[\w-]+ ){0,3}?(?:money|cash|funding|funds|revenue|revenues|profit|profits|"
+            r"damages|subsidy|subsidies|aid|compensation|financing)\b"
+            r"|\bhow much (?:[\w-]+ ){0,5}?(?:cost|costs|pay|paid|fined|worth|raised|spent|earn|earned|charged)\b"
+        ),
+        re.compile(
+            r"[$\u20ac\u00a3]\s?\d|\d[\d,.]*(?:\s?(?:million|billion|trillion))?\s?(?:dollars|euros|pounds|yen|yuan)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         re.compile(r"\bhow old\b"),
         re.compile(r"\b\d+[- ]years?[- ]old\b|\baged? \d+|, \d{1,3},", re.IGNORECASE),
     ),

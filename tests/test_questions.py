@@ -151,6 +151,16 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         ("How large is the iceberg?", "It measures about 1,500 square miles.", "The 1,000-ton iceberg spun."),
         ("How old is the pope?", "The 87-year-old pope met him.", "The pope met 3 leaders."),
         (
+            "How much money in damages are the fans seeking?",
+            "They seek $5 million in damages.",
+            "Two fans sued on Jan. 19.",
+        ),
+        (
+            "How much first-quarter revenue will it lose?",
+            "It will lose 150 million dollars.",
+            "It grounded 46 planes.",
+        ),
+        (
             "On what date will the World Cup kick off?",
             "It opens on June 11 in Mexico City.",
             "It was revealed on Sunday in 2024.",
@@ -167,6 +177,7 @@ def test_a_question_that_says_what_form_its_answer_takes_needs_that_form(
 
 def test_a_question_that_does_not_say_takes_any_number_or_date() -> None:
     assert asked_unit("How many people were injured?") is None
+    assert asked_unit("How much snow fell?") is None
     assert asked_unit("When did the talks start?") is None
     assert asked_unit("Who won the election?") is None
 
