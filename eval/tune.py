@@ -37,16 +37,18 @@ GRID: dict[str, Sequence[Any]] = {
     "max_sentences": [1, 2, 3],
     "w_year": [0.0, 0.3, 0.5],
     "w_time_window": [0.0, 0.3, 0.6],
-    "w_time_soft": [0.0, 0.1, 0.2],
+    "w_time_soft": [0.1, 0.3, 0.5],
     "rival_ratio": [0.8, 0.85, 0.9],
     "w_identity": [0.0, 0.3, 0.6],
     "w_count": [0.0, 0.2, 0.4],
+    "w_stale": [0.0, 0.2, 0.4],
     "rerank.pool": [30, 40, 60],
     "rerank.paragraph": [0.8, 1.0, 1.2],
     "rerank.sentence": [0.0, 0.15, 0.35],
     "rerank.lexical": [1.0, 1.35, 2.0],
     "rerank.time_window": [0.0, 0.3, 0.6],
-    "rerank.time_soft": [0.0, 0.15, 0.3],
+    "rerank.time_soft": [0.15, 0.5, 0.8],
+    "rerank.titles": [0, 3, 5],
 }
 MAX_FALSE_ABSTENTIONS = 0.05
 

@@ -26,7 +26,9 @@ _RECENT = re.compile(
 # A question after who or what holds a role now ("Who is the prime minister of...", "Which club is
 # top of...", "What is the going rate..."): its answer changes over time, so the latest counts most.
 _STATE = re.compile(
-    r"^\s*(who|which|what)\b(\s+[\w'-]+){0,3}?\s+(is|are)\s+(the|top|in charge|leading)\b", re.IGNORECASE
+    r"^\s*(who|which|what)\b(\s+[\w'-]+){0,3}?\s+(is|are)\s+(the|top|in charge|leading|[\w.-]+['\u2019]s)\b"
+    r"|^\s*who (heads|leads|runs|chairs|owns|coaches|governs)\b",
+    re.IGNORECASE,
 )
 # Cheap gate before dateparser (its search costs milliseconds and its first call ~0.2 s).
 _DATE_WORDS = re.compile(

@@ -70,6 +70,7 @@ class Tuning:
     rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
+    w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
 
 
 TUNING = Tuning()
@@ -231,7 +232,10 @@ class _Scorer:
                 self.unit is None or bool(self.unit.search(text))
             )
             c.in_year = in_year
-            c.timely = timely
+            # A question about the current state: a sentence telling an older one ("the then-CEO",
+            # "when he became Prime Minister in July 2020") is no report of it now.
+            stale = self.scope.strength == "soft" and self.as_of is not None and _stale(text, self.as_of.year)
+            c.timely = timely - t.w_stale * stale
             c.base = (
                 t.w_similarity * c.similarity
                 + t.w_lexical * c.share
@@ -240,7 +244,7 @@ class _Scorer:
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
-                + timely
+                + c.timely
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
             )
             yield c
@@ -444,6 +448,16 @@ def _no_good_sentence(candidates: list[_Candidate], shape: QuestionShape, tuning
     if candidates[0].score < tuning.min_score:
         return "The articles do not say: no sentence in them answers this."
     return None
+
+
+_SINCE = re.compile(r"\bsince\b(?:\s+\w+){0,2}?\s+(?:19|20)\d\d\b", re.IGNORECASE)
+_FORMER = re.compile(r"\b(?:former|then-|ex-|outgoing|predecessor|late)\b", re.IGNORECASE)
+
+
+def _stale(sentence: str, year: int) -> bool:
+    """The sentence tells of a state gone by: a "former" or "then-" holder, or only years before `year`."""
+    named = years_in(_SINCE.sub(" ", sentence))  # "the highest since June of 1982" dates no state
+    return bool(_FORMER.search(sentence)) or (bool(named) and max(int(y) for y in named) < year)
 
 
 def _of_year(rec: Record, years: set[str]) -> bool:

@@ -66,6 +66,14 @@ def test_a_question_without_time_words_is_timeless(question: str) -> None:
     assert time_scope(question, FRIDAY).strength == "none"
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["Who is the prime minister of France?", "Who is France's prime minister?", "Who heads NATO?"],
+)
+def test_a_question_after_who_holds_a_role_now_prefers_the_latest(question: str) -> None:
+    assert time_scope(question, FRIDAY) == TimeScope("soft", "", "2024-01-12", "")
+
+
 def test_a_window_fits_its_reporting_days_and_falls_off_outside() -> None:
     week = time_scope("What happened this week?", FRIDAY)
     assert time_fit(week, "2024-01-09", FRIDAY) == 1.0

@@ -564,3 +564,13 @@ def test_a_question_about_the_past_is_not_answered_by_what_is_still_to_come(
 
     past = _asks_about_the_past(question)
     assert bool(past and _only_future(sentence, past)) is to_come
+
+
+def test_a_sentence_telling_a_state_gone_by_is_stale() -> None:
+    from rag.extractive import _stale
+
+    assert _stale("Bob Chapek, the then-CEO of Disney, declined to condemn the law.", 2023)
+    assert _stale("Castex was little known when he became Prime Minister in July 2020.", 2022)
+    assert not _stale("Elisabeth Borne has been named the new Prime Minister of France.", 2022)
+    # A comparison is no date of the state: "the highest since 1982" is news of now.
+    assert not _stale("Inflation stands at 7.1%, the highest since June of 1982.", 2022)
