@@ -354,7 +354,7 @@ _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
-    (re.compile(r"\b(?:what|which) year\b"), re.compile(r"\b(?:19|20)\d\d\b")),
+    (re.compile(r"\b(?:what|which) year\b|^when (?:was|were) .+ born\b"), re.compile(r"\b(?:19|20)\d\d\b")),
 ]
 
 

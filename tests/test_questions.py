@@ -166,6 +166,11 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        (
+            "When was Elizabeth Francis born?",
+            "Francis was born on July 25, 1909.",
+            "Francis, 114, lives in Houston.",
+        ),
     ],
 )
 def test_a_question_that_says_what_form_its_answer_takes_needs_that_form(
