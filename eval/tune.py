@@ -49,6 +49,7 @@ GRID: dict[str, Sequence[Any]] = {
     "rerank.time_window": [0.0, 0.3, 0.6],
     "rerank.time_soft": [0.15, 0.5, 0.8],
     "rerank.titles": [0, 3, 5],
+    "rerank.answer_form": [0.0, 0.2, 0.4],
 }
 MAX_FALSE_ABSTENTIONS = 0.05
 

@@ -15,7 +15,7 @@ from rag.embedding import Encoder
 from rag.index import ParagraphIndex
 from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
-from rag.questions import acronym, analyse_question
+from rag.questions import acronym, analyse_question, asked_unit
 from rag.schema import Passage, Record, Retrieved, TimeScope
 from rag.terms import STOPWORDS, fold, stem, words
 
@@ -32,6 +32,7 @@ class Rerank:
     lexical: float = 1.35
     time_window: float = 0.3  # the article is of the time the question names ("this week")
     time_soft: float = 0.5  # the article is recent and the question asks for the latest state
+    answer_form: float = 0.2  # the paragraph holds what the answer looks like ("51%" for "What share...")
     titles: int = 3  # the articles whose titles best match the question: their paragraphs are candidates
 
 
@@ -192,7 +193,7 @@ class HybridRetriever:
         pool = self._pool(rankings, max(k, self.rerank.pool))
         records = self.index.fetch(pool)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
-        scored = self._rerank(pool, records, vector, weights, as_of, scope)
+        scored = self._rerank(pool, records, vector, weights, as_of, scope, _answer_form(question))
         kept, copies = _collapse(scored, k)
         ranks = [{rid: i for i, rid in enumerate(r, start=1)} for r in rankings[:2]]
         passages: list[Passage] = []
@@ -258,8 +259,10 @@ class HybridRetriever:
         weights: dict[str, float],
         as_of: str,
         scope: TimeScope,
+        form: re.Pattern[str] | None = None,
     ) -> list[tuple[float, float, str, Record]]:
-        """(score, paragraph similarity, row id, record), best first."""
+        """(score, paragraph similarity, row id, record), best first; `form`: what the answer's
+        text looks like when the question says (a percentage, a date), which the paragraph holds."""
         w = self.rerank
         total = sum(weights.values()) or 1.0
         now = parse_date(as_of)
@@ -275,9 +278,16 @@ class HybridRetriever:
             score = w.paragraph * paragraph + w.sentence * best_sentence + w.lexical * lexical
             if time_weight and now is not None:
                 score += time_weight * time_fit(scope, rec.publish_date, now)
+            if form is not None and form.search(rec.text):
+                score += w.answer_form
             scored.append((score, paragraph, rid, rec))
         scored.sort(key=lambda x: (-x[0], x[2]))
         return scored
+
+
+def _answer_form(question: str) -> re.Pattern[str] | None:
+    """What a number or date question's answer looks like, when it says ("What share..." -> "51%")."""
+    return asked_unit(question) if analyse_question(question).kind in ("number", "date") else None
 
 
 def _passage(

@@ -164,3 +164,35 @@ def test_a_paragraph_is_about_its_article_s_title(make_engine, tmp_path) -> None
     assert index.title_search(terms, 2) == ["marriage", "budget"]  # "parliament" is in both
     assert index.title_search(terms, 2, article_ids=["budget"]) == ["budget"]
     assert index.title_search(engine.retriever.query_terms("Who won the Super Bowl?")[0], 2) == []
+
+
+def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engine, tmp_path) -> None:
+    """ "What share..." is answered by a percentage: the paragraph giving one gains `answer_form`;
+    one that only repeats the question's words gains nothing, nor does any paragraph for a
+    question that does not say what its answer looks like."""
+    from dataclasses import replace
+
+    from rag.retrieve import RERANK
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "iowa.txt").write_text(
+        "Trump wins the Iowa caucuses\n\n"
+        "The share of the vote Donald Trump would win in the Iowa caucuses was the night's question.\n\n"
+        "He finished with 51% of the vote in Iowa, crushing his rivals.\n",
+        encoding="utf-8",
+    )
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+
+    def scores(question: str, weight: float) -> dict[str, float]:
+        engine.retriever.rerank = replace(RERANK, answer_form=weight)
+        return {p.text[:5]: p.score for p in engine.retrieve(question, k=2)}
+
+    share = "What share of the vote did Donald Trump win in the Iowa caucuses?"
+    off, on = scores(share, 0.0), scores(share, 0.5)
+    assert on["He fi"] == pytest.approx(off["He fi"] + 0.5, abs=1e-5)
+    assert on["The s"] == pytest.approx(off["The s"], abs=1e-5)
+    who = "Who won the Iowa caucuses?"
+    assert scores(who, 0.5) == pytest.approx(scores(who, 0.0), abs=1e-5)
+    engine.retriever.rerank = RERANK
