@@ -186,6 +186,7 @@ class HybridRetriever:
         terms, expansions = self.query_terms(without_time(question, scope))
         spelled = self.corpus_spelling(question, expansions)
         vector = self.encoder.encode_queries([f"{context} {spelled}".strip() if context else spelled])[0]
+        own = set(terms)
         if context:
             terms += self.query_terms(context)[0]
         filters = (article_ids, date_from, date_to)
@@ -193,7 +194,7 @@ class HybridRetriever:
         pool = self._pool(rankings, max(k, self.rerank.pool))
         records = self.index.fetch(pool)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
-        scored = self._rerank(pool, records, vector, weights, as_of, scope, _answer_form(question))
+        scored = self._rerank(pool, records, vector, weights, as_of, scope, _answer_form(question), own)
         kept, copies = _collapse(scored, k)
         ranks = [{rid: i for i, rid in enumerate(r, start=1)} for r in rankings[:2]]
         passages: list[Passage] = []
@@ -260,11 +261,15 @@ class HybridRetriever:
         as_of: str,
         scope: TimeScope,
         form: re.Pattern[str] | None = None,
+        own: set[str] | None = None,
     ) -> list[tuple[float, float, str, Record]]:
         """(score, paragraph similarity, row id, record), best first; `form`: what the answer's
-        text looks like when the question says (a percentage, a date), which the paragraph holds."""
+        text looks like when the question says (a percentage, a date), which the paragraph holds;
+        `own`: the question's terms, apart from a follow-up's context (default: all of `weights`)."""
         w = self.rerank
         total = sum(weights.values()) or 1.0
+        # A title counts for the question's own terms; an earlier turn's only steer toward its topic.
+        titled = set(weights) if own is None else own
         now = parse_date(as_of)
         time_weight = {"window": w.time_window, "soft": w.time_soft}.get(scope.strength, 0.0)
         scored = []
@@ -272,7 +277,10 @@ class HybridRetriever:
             rec = records.get(rid)
             if rec is None:
                 continue
-            lexical = sum(wt for t, wt in weights.items() if t in rec.topic_terms) / total
+            lexical = sum(
+                wt for t, wt in weights.items() if t in (rec.topic_terms if t in titled else rec.terms)
+            )
+            lexical /= total
             best_sentence = float((rec.sentence_vectors @ vector).max()) if rec.sentence_vectors.size else 0.0
             paragraph = float(rec.vector @ vector)
             score = w.paragraph * paragraph + w.sentence * best_sentence + w.lexical * lexical

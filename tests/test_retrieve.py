@@ -196,3 +196,16 @@ def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engin
     who = "Who won the Iowa caucuses?"
     assert scores(who, 0.5) == pytest.approx(scores(who, 0.0), abs=1e-5)
     engine.retriever.rerank = RERANK
+
+
+def test_a_follow_up_s_context_does_not_match_titles(seeds_engine) -> None:
+    """ "What office does he hold?" after "Who said the thorniest issues...": the earlier turn's
+    words steer toward its paragraph; matched in other articles' titles, they would bring in
+    paragraphs that answer for someone else (John Bolton, "a former National Security Advisor")."""
+    from rag.engine import Conversation
+
+    conversation = Conversation()
+    first = "Who said the thorniest issues have never been resolved, including who will control the Donbas region?"
+    seeds_engine.ask(first, conversation=conversation, llm=False)
+    answer = seeds_engine.ask("What office does he hold?", conversation=conversation, llm=False)
+    assert "Vice President" in answer.text and "Bolton" not in answer.text, answer.text
