@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from rag.abstain import (
+    Abstention,
+    asks_about_the_past,
+    name_parts,
+    no_good_sentence,
+    not_known,
+    short,
+    still_to_come,
+    unanswerable,
+)
 from rag.citations import CitationKeys, marker
-from rag.dates import RECENCY_WORDS, format_date, parse_date, time_fit, without_time
-from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS, is_past_tense
+from rag.dates import format_date, parse_date, time_fit, without_time
 from rag.places import place_aliases
 from rag.questions import (
-    ASKING_WORDS,
-    KIND_NAMES,
-    PHRASE_NOUNS,
     PRONOUN_START,
     QuestionShape,
     acronym,
@@ -34,18 +40,15 @@ from rag.questions import (
     identity_name,
     is_multi_hop,
     kind_values,
-    known_by_initials,
     names_a,
     names_to_complete,
-    predicate_words,
     source_terms,
     term_matches,
-    unknown_entities,
     years_in,
 )
 from rag.retrieve import merge
 from rag.schema import Answer, Citation, Record, Retrieved, is_heading
-from rag.terms import STOPWORDS, stem, words
+from rag.terms import stem, words
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,6 @@ class Lookup(Protocol):
         ...
 
 
-TIME_NAMES = frozenset((*MONTHS, *MONTH_ABBREVIATIONS, *WEEKDAYS))
-
-
 @dataclass
 class _Candidate:
     record: Record
@@ -112,13 +112,6 @@ class _Candidate:
     base: float = 0.0  # the score without the rank prior (a hop re-ranks the passages)
     score: float = 0.0
     timely: float = 0.0  # the part of `base` the article's date earns (its fit to the question's time)
-
-
-@dataclass(frozen=True)
-class Abstention:
-    """Why the articles do not answer the question (shown to the user as is)."""
-
-    reason: str
 
 
 @dataclass
@@ -162,9 +155,9 @@ class _Scorer:
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
-        self.past = _asks_about_the_past(question)
+        self.past = asks_about_the_past(question)
         self.identity = identity_name(question)
-        self.names = _name_parts(self.shape)
+        self.names = name_parts(self.shape)
         self._titles: dict[str, frozenset[str]] = {}
         self._mentioned: dict[tuple[str, str], bool] = {}
         self.scope = retrieved.scope
@@ -256,7 +249,7 @@ class _Scorer:
             for p in retrieved.passages
             if p.paragraph_id in retrieved.records
         ]
-        reason = _unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
+        reason = unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
         if reason:
             return Abstention(reason)
         rank_of = {p.paragraph_id: p.rank for p in retrieved.passages}
@@ -272,106 +265,22 @@ class _Scorer:
         candidates.sort(key=lambda c: -c.score)
         missing = [self.unnamed(r) for r in records] if not candidates and self.names else []
         if missing and all(missing):
-            return Abstention(
-                f"The articles do not say: no passage found is about {_short(str(missing[0]))}."
-            )
+            return Abstention(f"The articles do not say: no passage found is about {short(str(missing[0]))}.")
         if not candidates and other_years:
             return Abstention(
                 f"The articles do not say: no passage found is about {' or '.join(sorted(self.years))}."
             )
-        reason = _no_good_sentence(candidates, self.shape, self.tuning)
+        reason = no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
         chosen = _choose(candidates, self.shape, self.tuning)
-        coming = _still_to_come(self.past, chosen[0], retrieved.as_of)
-        if coming:
-            return coming
-        if _NOT_KNOWN.search(chosen[0].text) and not _NOT_KNOWN_BUT.search(chosen[0].text):
-            return Abstention(f"The articles say it is not known: \u201c{chosen[0].text.strip()}\u201d")
+        refusal = still_to_come(self.past, chosen[0].text, retrieved.as_of) or not_known(chosen[0].text)
+        if refusal:
+            return refusal
         # A nested question needs no hop when its first sentence already gives the name, number or
         # date it asks for; other nested questions ("What fund does the man who...") always hop.
         answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
         return Selection(chosen, candidates, self.weights, answered, self.past)
-
-
-def _name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
-    """Each name the question is about with the stemmed words an answer's article must hold
-    ("Australian Open" -> ("australian", "open")), its initials as an alternative ("uk").
-
-    Left out: months and weekdays (the time scope weighs those), a place the question only locates
-    things in ("...in South Florida": an article may say Miami), and every name of a nested
-    question (the described part names the bridge, not the answer's article).
-    """
-    if is_multi_hop(shape.question):
-        return []
-    out = []
-    for name in shape.entities:
-        where = rf"\b(?:in|near|from|outside)\s+(?:the\s+)?{re.escape(name)}"
-        clause = rf"\b(?:the|a|an)\s+[a-z]+\s+{re.escape(name)}\s+[a-z]+(?:s|ed)\b"
-        if re.search(where, shape.question) or re.search(clause, shape.question):
-            continue  # a place things are in, or a reduced clause ("the man Fesenko calls...")
-        parts = tuple(
-            stem(w) for w in words(name) if w not in STOPWORDS and not w.isdigit() and w not in TIME_NAMES
-        )
-        if parts:
-            shown = " ".join(w for w in name.split() if w.lower().strip(".") not in TIME_NAMES)
-            out.append((re.sub(r"['\u2019]s$", "", shown), parts))
-    return out
-
-
-def _asks_about_the_past(question: str) -> set[str]:
-    """The past-tense verbs of a question about what happened ("Who won...?"); empty otherwise."""
-    low = question.lower()
-    if any(re.search(rf"\b{re.escape(m)}\b", low) for m in (*FUTURE_MARKERS, "do", "does")):
-        return set()  # "When does Coca-Cola Spiced hit shelves?" asks of now or later, not the past
-    return {w for w in predicate_words(question) if is_past_tense(w)} | {
-        w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
-    }
-
-
-# The sentence that would answer says the answer is not known (yet): "a man identified only as
-# Bob", "whose name has not been released", "the cause is under investigation".
-_NOT_KNOWN = re.compile(
-    r"\b(?:has|have|had|was|were) not (?:yet )?(?:been )?(?:officially |publicly )?"
-    r"(?:released|identified|disclosed|named|made public|determined|announced)\b"
-    r"|\bidentified only (?:as|by)\b|\bdeclined to (?:say|name|identify|disclose|specify)\b"
-    r"|\b(?:did|does|would) not (?:say|disclose|specify|name|identify|reveal)\b"
-    r"|\b(?:is|was|are|were|remains|remained) (?:still )?(?:unclear|unknown|not known|under investigation)\b"
-    r"|\bnot (?:immediately|yet) (?:clear|known)\b",
-    re.IGNORECASE,
-)
-_NOT_KNOWN_BUT = re.compile(r"\b(?:but|however)\b", re.IGNORECASE)  # "...did not name her, but it is X"
-
-
-def _still_to_come(past: set[str], c: _Candidate, as_of: str) -> Abstention | None:
-    """ "Who won the Daytona 500?" and the answer's sentence says it "will take place": as of this
-    date the articles report the event as still to come."""
-    if not past or not _only_future(c.text, past):
-        return None
-    when = f"As of {_day(as_of)}" if as_of else "So far"
-    return Abstention(f"{when}, the articles report this only as still to come: \u201c{c.text.strip()}\u201d")
-
-
-def _only_future(sentence: str, verbs: set[str]) -> bool:
-    """The sentence tells what will happen and not what the question asks happened ("The Daytona
-    500 will take place on Sunday" for "Who won the Daytona 500?")."""
-    low = sentence.lower()
-    found = [m.start() for f in FUTURE_MARKERS for m in re.finditer(rf"\b{re.escape(f)}\b", low)]
-    if not found:
-        return False
-    # "Lai Ching-te emerged victorious ..., a result that will chart ...": it reports what happened first.
-    # A participle before "by" ("Hosted by comedian Jo Koy, ... will begin") tells nothing happened.
-    before = re.findall(r"[a-z]+", low[: min(found)])
-    if any(
-        is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)
-    ):
-        return False
-    return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
-
-
-def _short(text: str, limit: int = 60) -> str:
-    """A name quoted in a reason, cut to a readable length (a pasted page is no name)."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
@@ -381,73 +290,6 @@ def _abstain(question: str, reason: str, retrieved: Retrieved) -> Answer:
 def _asks(sentence: str) -> bool:
     """A question in the text ("What is an aircraft door plug?") is never an answer."""
     return sentence.rstrip().rstrip("\u201d\"'\u2019)").endswith("?")
-
-
-def _unanswerable(
-    shape: QuestionShape,
-    records: list[Record],
-    retrieved: Retrieved,
-    known: Callable[[str], bool],
-    tuning: Tuning,
-) -> str | None:
-    """Why the corpus cannot answer the question, whatever its sentences say; None if it may."""
-    if not records:
-        return "The articles do not say: nothing relevant was found."
-    missing = unknown_entities(shape, known)
-    if missing:
-        return f"The articles do not mention {' or '.join(_short(m) for m in missing[:2])}."
-    if shape.kind in ("person", "number", "date"):
-        reason = _unknown_word(shape, records, retrieved, known, tuning)
-        if reason:
-            return reason
-    if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
-        return "The articles do not say: none of them is about this."
-    return None
-
-
-def _unknown_word(
-    shape: QuestionShape,
-    records: list[Record],
-    retrieved: Retrieved,
-    known: Callable[[str], bool],
-    tuning: Tuning,
-) -> str | None:
-    """A question after a name, number or date whose subject the corpus never mentions ("How
-    old...", "Who is the ambassador...") has no answer here, however close the topic."""
-    question = shape.question
-    initialled = {w for e in shape.entities if known_by_initials(e, known) for w in words(e)}
-    unknown = [
-        w
-        for w in words(question)
-        if w not in STOPWORDS
-        and w not in initialled
-        and w not in ASKING_WORDS
-        and w not in PHRASE_NOUNS
-        and w not in RECENCY_WORDS  # "the current CEO": a time, not a word the articles must use
-        and not w.isdigit()
-        and not known(stem(w))
-    ]
-    # A verb the articles do not use may still be answered in other words ("When will the EU
-    # stop importing..." -- "a deal to end Russian imports"), but only by a close sentence.
-    verbs = set(predicate_words(question))
-    if any(w not in verbs for w in unknown):
-        return (
-            f"The articles do not mention \u201c{_short(next(w for w in unknown if w not in verbs))}\u201d."
-        )
-    if unknown and _closest_sentence(records, retrieved) < tuning.min_verb_similarity:
-        return f"The articles do not mention \u201c{_short(unknown[0])}\u201d."
-    return None
-
-
-def _no_good_sentence(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) -> str | None:
-    """Why none of the scored sentences (best first) is an answer; None when the best one is."""
-    if not candidates:
-        return "The articles do not say: no sentence in them answers this."
-    if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
-        return f"The articles do not say: no passage gives {KIND_NAMES[shape.kind]} for this."
-    if candidates[0].score < tuning.min_score:
-        return "The articles do not say: no sentence in them answers this."
-    return None
 
 
 _SINCE = re.compile(r"\bsince\b(?:\s+\w+){0,2}?\s+(?:19|20)\d\d\b", re.IGNORECASE)
@@ -463,18 +305,6 @@ def _stale(sentence: str, year: int) -> bool:
 def _of_year(rec: Record, years: set[str]) -> bool:
     """The paragraph is about one of `years`: its article is dated then, or it or its title names it."""
     return rec.publish_date[:4] in years or any(y in rec.text or y in rec.title for y in years)
-
-
-def _closest_sentence(records: list[Record], retrieved: Retrieved) -> float:
-    """The highest question-to-sentence similarity among the retrieved paragraphs."""
-    return max(
-        (
-            float((r.sentence_vectors @ retrieved.query_vector).max())
-            for r in records
-            if r.sentence_vectors.size
-        ),
-        default=0.0,
-    )
 
 
 class ExtractiveAnswerer:
@@ -549,7 +379,7 @@ class ExtractiveAnswerer:
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
         dated = _over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
-        coming = dated and _still_to_come(sel.past, dated[0], retrieved.as_of)
+        coming = dated and still_to_come(sel.past, dated[0].text, retrieved.as_of)
         if coming:  # the latest report says the event is still to come
             return _abstain(question, coming.reason, retrieved)
         if dated is not None:

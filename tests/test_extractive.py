@@ -560,10 +560,10 @@ def test_a_sentence_saying_the_answer_is_not_known_is_no_answer(tmp_path, model_
 def test_a_question_about_the_past_is_not_answered_by_what_is_still_to_come(
     question: str, sentence: str, to_come: bool
 ) -> None:
-    from rag.extractive import _asks_about_the_past, _only_future
+    from rag.abstain import asks_about_the_past, only_future
 
-    past = _asks_about_the_past(question)
-    assert bool(past and _only_future(sentence, past)) is to_come
+    past = asks_about_the_past(question)
+    assert bool(past and only_future(sentence, past)) is to_come
 
 
 def test_a_sentence_telling_a_state_gone_by_is_stale() -> None:

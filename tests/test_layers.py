@@ -34,6 +34,7 @@ LAYERS = {
     "index.writing": 2,
     "retrieve": 2,
     "cluster": 2,  # the Ray ingest: imported by Engine.ingest(ray=True) alone
+    "abstain": 3,
     "extractive": 3,
     "llm": 3,
     "llm_server": 3,
