@@ -724,9 +724,9 @@ def test_an_unfiltered_search_of_a_small_snapshot_is_exact_and_a_large_one_asks_
 def test_reads_run_side_by_side_and_a_swap_waits_for_them_and_holds_new_ones_back() -> None:
     import threading
 
-    from rag.index import _Readers
+    from rag.index.readers import Readers
 
-    readers = _Readers()
+    readers = Readers()
     both_in = threading.Barrier(2, timeout=10)
     release = threading.Event()
     events: list[str] = []

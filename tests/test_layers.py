@@ -26,6 +26,7 @@ LAYERS = {
     "index.keywords": 2,
     "index.plan": 2,
     "index.prune": 2,
+    "index.readers": 2,
     "index.records": 2,
     "index.rowstore": 2,
     "index.snapshot": 2,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -20,6 +19,7 @@ from rag.index import snapshot
 from rag.index.keywords import VECTORS, KeywordSnapshot, date_iso
 from rag.index.plan import plan_sync
 from rag.index.prune import delete_other_indexes, other_fingerprints
+from rag.index.readers import Readers
 from rag.index.records import RecordCache
 from rag.index.rowstore import RowStore
 from rag.index.state import now, read_state, write_state, writer_active, writer_lock
@@ -56,53 +56,6 @@ def _reading(method: _M) -> _M:
     return cast(_M, shared)
 
 
-class _Readers:
-    """Many reads at once, or one snapshot swap: a swap waits for the reads running and holds new
-    ones back until it is done, so a read never sees half of one snapshot and half of the next."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._reads = 0
-        self._swapping = False
-        self._waiting = 0  # swaps waiting: new reads let them go first
-        self._local = threading.local()
-
-    def inside(self) -> bool:
-        """This thread is within a read."""
-        return bool(getattr(self._local, "inside", False))
-
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._swapping or self._waiting:
-                self._cond.wait()
-            self._reads += 1
-        self._local.inside = True
-        try:
-            yield
-        finally:
-            self._local.inside = False
-            with self._cond:
-                self._reads -= 1
-                if not self._reads:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def swapping(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            while self._swapping or self._reads:
-                self._cond.wait()
-            self._waiting -= 1
-            self._swapping = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._swapping = False
-                self._cond.notify_all()
-
-
 class ParagraphIndex:
     """The paragraphs of one corpus fingerprint: Chroma for vectors, SQLite for what a paragraph
     says, a bm25s snapshot for words.
@@ -129,7 +82,7 @@ class ParagraphIndex:
         self._state_path = self.index_dir / f"state-{fingerprint}.json"
         self._bm25_dir = self.index_dir / f"bm25-{fingerprint}"
         self._lock_path = self.index_dir / "ingest.lock"
-        self._readers = _Readers()
+        self._readers = Readers()
         self._status: tuple[tuple[int, ...] | None, float, IndexStatus | None] | None = None
         self.rows = RowStore(self.index_dir / f"rows-{fingerprint}.sqlite")
         self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
