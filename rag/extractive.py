@@ -30,17 +30,10 @@ from rag.questions import (
     asks_full_name,
     bridge_names,
     counted_noun,
-    counts,
-    describes_given,
-    full_name,
-    has_kind,
     head_noun,
     hop_query,
-    identifies,
     identity_name,
     is_multi_hop,
-    kind_values,
-    names_a,
     names_to_complete,
     source_terms,
     term_matches,
@@ -49,6 +42,7 @@ from rag.questions import (
 from rag.retrieve import merge
 from rag.schema import Answer, Citation, Record, Retrieved, is_heading
 from rag.terms import stem, words
+from rag.values import counts, describes_given, full_name, has_kind, identifies, kind_values, names_a
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from rag.lexicon import (
     number_alias,
     spelled_alike,
 )
-from rag.questions import kind_values, predicate_words, term_matches
+from rag.questions import predicate_words, term_matches
+from rag.values import kind_values
 from rag.verify import check_sentence
 
 

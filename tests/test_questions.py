@@ -1,4 +1,5 @@
-"""The pure question rules (rag.questions): what a question asks for, its names, its verbs."""
+"""The pure question rules (rag.questions: what a question asks for, its names, its verbs) and
+what a sentence gives of it (rag.values)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ from rag.questions import (
     analyse_question,
     asked_unit,
     bridge_names,
-    describes_given,
-    full_name,
-    has_kind,
     head_noun,
     is_multi_hop,
-    kind_values,
-    names_a,
     names_to_complete,
     predicate_words,
 )
 from rag.terms import stem
+from rag.values import describes_given, full_name, has_kind, kind_values, names_a
 
 
 def test_question_shapes() -> None:
@@ -195,7 +192,8 @@ def test_a_season_names_both_its_years() -> None:
 
 
 def test_a_how_many_question_counts_the_noun_before_its_verb() -> None:
-    from rag.questions import counted_noun, counts
+    from rag.questions import counted_noun
+    from rag.values import counts
 
     counted = counted_noun("About how many Boeing 737 Max 9 jets did the FAA ground?")
     assert counted == ("boe", "max", "jet")
@@ -222,7 +220,7 @@ def test_questions_after_a_person_are_asked_for_a_name(question: str) -> None:
 
 
 def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
-    from rag.questions import kind_values
+    from rag.values import kind_values
 
     assert (
         kind_values("person", "\u201cThere\u2019ll be no troops on the ground,\u201d he said.", set())
@@ -239,7 +237,8 @@ def test_a_date_word_elsewhere_does_not_make_a_question_ask_for_a_date() -> None
 
 
 def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
-    from rag.questions import analyse_question, kind_values
+    from rag.questions import analyse_question
+    from rag.values import kind_values
 
     shape = analyse_question("Who is the mayor of Kansas City?")
     said = "\u201cWe are safe,\u201d said Kansas City Mayor Quinton Lucas on Wednesday."

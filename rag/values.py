@@ -1,0 +1,254 @@
+"""What a sentence gives: the names, numbers and dates of the kind a question asks for, names
+beside a noun ("the newspaper Kommersant"), a person's full name, who someone is."""
+
+from __future__ import annotations
+
+import re
+
+from rag.lexicon import (
+    AMOUNT_WORDS,
+    MONTH_ABBREVIATIONS,
+    MONTHS,
+    WEEKDAYS,
+    is_descriptive,
+    is_past_tense,
+    matches_spelling,
+)
+from rag.places import place_aliases
+from rag.terms import STOPWORDS, stem, words
+
+MONTH_PATTERN = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
+_DATE = re.compile(
+    rf"\b(({MONTH_PATTERN})\b|({'|'.join(WEEKDAYS)})|(19|20)\d\d\b|"
+    r"(last|next|this|earlier this|later this) (week|month|year|spring|summer|autumn|fall|winter)|"
+    r"yesterday|today|tomorrow|midnight|\d{1,2}:\d\d|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
+    r"decades?\b|spring|summer|winter|autumn)",
+    re.IGNORECASE,
+)
+
+_CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
+
+# The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
+ORGANIZATION_END = re.compile(
+    r"(Fund|Agency|Bank|Council|Ministry|Committee|Institute|Party|Union|Foundation|Association|"
+    r"Organi[sz]ation|Company|Corporation|Group|Office|Service|Department|Commission)\b"
+)
+
+
+def has_kind(kind: str, sentence: str, question_terms: set[str]) -> bool:
+    """Whether the sentence gives what the question asks for (a name, number, date...)."""
+    return bool(kind_values(kind, sentence, question_terms))
+
+
+def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
+    """The names, numbers or dates of the asked-for kind that the sentence gives (lower-cased,
+    names stemmed), leaving out those the question itself contains; empty for "other"."""
+    if kind == "number":  # "Flight 1282" in the question is no answer to "How much does it weigh?"
+        numbers = {re.sub(r"[,.]", "", n) for n in _NUMBER.findall(sentence)}
+        return {n for n in numbers if n not in question_terms} | {
+            w for w in words(sentence) if w in AMOUNT_WORDS and w not in question_terms
+        }
+    if kind == "date":
+        return {
+            m.group(0).lower() for m in _DATE.finditer(sentence) if m.group(0).lower() not in question_terms
+        }
+    if kind == "company":  # a business's one-word name ("Boeing") or an organisation's
+        return kind_values("person", sentence, question_terms) | kind_values(
+            "organization", sentence, question_terms
+        )
+    if kind == "person":  # name-like words outside the names the question already contains
+        return {
+            stem(w)
+            for run in _person_runs(sentence, question_terms)
+            if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
+            and not after_the(sentence, run[0].start())
+            for m in run
+            if name_like(m.group(0))
+            for w in words(m.group(0))
+            if stem(w) not in question_terms
+        }
+    if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
+        return {
+            " ".join(r.group(0).lower() for r in run)
+            for run in capitalised_runs(sentence)
+            if len(run) > 1
+            and ORGANIZATION_END.match(run[-1].group(0))
+            and not all(stem(w) in question_terms for r in run for w in words(r.group(0)))
+        }
+    return set()
+
+
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def counts(counted: tuple[str, ...], sentence: str) -> bool:
+    """The sentence puts a number just before what the question counts: "22 people", "grounded
+    171 of the Boeing 737 Max 9 planes", "$150 million in revenue"."""
+    tokens = [t.lower().strip(".,") for t in re.findall(r"[\w$.,%-]+", sentence)]
+    money = bool({"money", "revenu", "cost"} & set(counted))
+    return any(
+        (stem(tok) in counted or (money and tok.startswith("$")))
+        and any(re.search(r"\d", t) or t in AMOUNT_WORDS for t in tokens[max(0, i - 4) : i + 1])
+        for i, tok in enumerate(tokens)
+    )
+
+
+def _names_beside(head: str, sentence: str) -> list[list[str]]:
+    """For each use of the head noun in the sentence, the name-like words within three words of it."""
+    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    return [
+        [
+            tokens[j]
+            for j in range(max(1, i - 3), min(len(tokens), i + 4))
+            if j != i and tokens[j][:1].isupper() and name_like(tokens[j])
+        ]
+        for i, tok in enumerate(tokens)
+        if stem(tok.lower()) == head
+    ]
+
+
+def names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
+    """The sentence puts the head noun beside a name the question does not already give:
+    "the newspaper Kommersant", "Len Blavatnik, a billionaire"."""
+    return any(
+        not matches_spelling(stem(w.lower()), question_terms)
+        for near in _names_beside(head, sentence)
+        for w in near
+    )
+
+
+def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
+    """Every use of the head noun in the sentence describes someone the question already names:
+    "billionaire property mogul Steve Witkoff" gives no billionaire for "Which billionaire is
+    Steve Witkoff reported to have connections to?"."""
+    uses = _names_beside(head, sentence)
+    return bool(uses) and all(
+        near and all(matches_spelling(stem(w.lower()), question_terms) for w in near) for near in uses
+    )
+
+
+def capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
+    """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
+    runs: list[list[re.Match[str]]] = []
+    first = re.match(r"[\W_]*\w+", sentence)  # the first word, after any opening quote or dash
+    for m in _CAPITALISED.finditer(sentence, first.end() if first else 1):
+        if runs and sentence[runs[-1][-1].end() : m.start()] == " ":
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return runs
+
+
+# A title a question asks after ("Who is the mayor of...", "the CEO of..."): in a run of capitals
+# the name follows it, and what precedes it is where they serve ("Kansas City Mayor Quinton Lucas").
+_TITLES = frozenset(
+    "president minister secretary secretary-general mayor governor senator judge justice ceo "
+    "chairman chairwoman chair director chief general spokesman spokeswoman spokesperson ambassador "
+    "commissioner attorney deputy prince princess king queen pope coach".split()
+)
+
+
+def _person_runs(sentence: str, question_terms: set[str]) -> list[list[re.Match[str]]]:
+    """`capitalised_runs`, each cut after a title the question asks after: only the name after
+    it is kept. Other titles stay inside their run ("former U.S. President Trump" is one run)."""
+    asked = {t for t in _TITLES if stem(t) in question_terms}
+    out: list[list[re.Match[str]]] = []
+    for run in capitalised_runs(sentence):
+        part: list[re.Match[str]] = []
+        for m in run:
+            if asked and m.group(0).strip(".,\u2019'").lower() in asked:
+                part = []  # where they serve, not who
+            else:
+                part.append(m)
+        if part:
+            out.append(part)
+    return out
+
+
+# General English, not any corpus's words: titles and the nouns that name institutions. Acronyms
+# ("NATO", "EU") and a name after "the" ("the Kremlin", "the White House") are told by rule.
+_NOT_NAMES = frozenset(
+    "president minister secretary vice prince king queen general foreign national security council "
+    "state states united house government republic union kingdom embassy ministry parliament "
+    "congress senate court committee agency department office party representatives".split()
+) | frozenset((*WEEKDAYS, *MONTHS))
+
+
+def after_the(text: str, start: int) -> bool:
+    """The name at `start` follows "the": a place or institution ("the Kremlin"), not a person."""
+    return text[max(0, start - 4) : start].lower() == "the "
+
+
+_CONTRACTION = re.compile(r"[\u2019'](?:ll|re|ve|d|m|t)$")
+
+
+def name_like(word: str) -> bool:
+    """A capitalised word that may name a person: not an acronym, title, weekday, nationality or
+    a place we know ("Moscow")."""
+    w = word.strip(".,\u2019'").lower()
+    if (
+        not w
+        or word.isupper()
+        or _CONTRACTION.search(w)
+        or w in _NOT_NAMES
+        or w in STOPWORDS
+        or place_aliases(stem(w))
+    ):
+        return False
+    return not is_descriptive(w)
+
+
+_HONORIFICS = frozenset("mr mrs ms miss dr sir lord lady prof".split())
+POSSESSIVE = re.compile(r"[\u2019']s$")
+
+
+def lone_names(sentence: str, question_terms: set[str]) -> list[str]:
+    """Person names the sentence gives by one word only ("Separately, Fesenko warned..."), as
+    written, leaving out the question's own; the sentence's first word is not looked at."""
+    out = []
+    for run in capitalised_runs(sentence):
+        word = POSSESSIVE.sub("", run[0].group(0).strip(".,"))
+        if (
+            len(run) == 1
+            and name_like(word)
+            and stem(word.lower()) not in question_terms
+            and not after_the(sentence, run[0].start())
+        ):
+            out.append(word)
+    return out
+
+
+def full_name(surname: str, text: str) -> str | None:
+    """The name `text` gives `surname` with its given names ("Volodymyr Fesenko"), or None when
+    it uses the surname alone or after a title only ("President Putin", "Mr. Fesenko")."""
+    pattern = re.compile(r"(?<![\w.])((?:[A-Z][\w\u2019'-]*\.?\s+){1,3})" + re.escape(surname) + r"\b")
+    for m in pattern.finditer(text):
+        given: list[str] = []
+        for g in reversed(m.group(1).split()):
+            if g.rstrip(".").lower() in _HONORIFICS or not name_like(g):
+                break
+            given.insert(0, g)
+        if given:
+            return " ".join([*given, surname])
+    return None
+
+
+_NOT_ROLE = frozenset(
+    "said says told tells wrote writes added adds noted notes asked asks and or by with to from of for".split()
+)
+
+
+def identifies(name: str, sentence: str) -> bool:
+    """The sentence says who `name` is: "Kirill Dmitriev, the head of the Russian Direct Investment
+    Fund", "Putin's envoy Kirill Dmitriev", "Dmitriev is a former banker" (the surname is enough)."""
+    last = re.escape(POSSESSIVE.sub("", name.split()[-1]))
+    full = rf"(?:[A-Z][\w\u2019'.-]*\s+){{0,2}}{last}\b"
+    if re.search(rf"{full}\s*,\s+(?:the|a|an|who|[A-Z][\w-]*[\u2019']s)\b", sentence):
+        return True
+    if re.search(rf"{full}\s+(?:is|was)\s+(?:the|a|an)\b", sentence):
+        return True
+    for m in re.finditer(rf"\b([a-z][\w-]+)\s+{full}", sentence):
+        word = m.group(1)
+        if word not in STOPWORDS and word not in _NOT_ROLE and not is_past_tense(word):
+            return True  # a role right before the name: "envoy Kirill Dmitriev"
+    return False
