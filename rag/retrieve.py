@@ -223,11 +223,12 @@ class HybridRetriever:
         ]
         # The paragraphs of the articles whose titles match best: an answer's paragraph often does
         # not repeat its article's topic ("Of the 300-seat Parliament, 176 voted in favor").
-        titled = self.index.title_search(terms, self.rerank.titles, articles, date_from, date_to, as_of)
-        if titled and self.rerank.titles:
-            rankings.append(
-                [r for r, _ in self.index.dense_search(vector, n, titled, date_from, date_to, as_of)]
-            )
+        if self.rerank.titles:
+            titled = self.index.title_search(terms, self.rerank.titles, articles, date_from, date_to, as_of)
+            if titled:
+                rankings.append(
+                    [r for r, _ in self.index.dense_search(vector, n, titled, date_from, date_to, as_of)]
+                )
         window = search_window(scope, as_of)
         if window is not None:
             start, end = (

@@ -200,6 +200,10 @@ class Record:
     # not repeat it ("Of the 300-seat Parliament, 176 voted in favor" under "Greece legalizes ...").
     topic_terms: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        if not self.topic_terms:  # a record built without its title's terms still has its own
+            object.__setattr__(self, "topic_terms", self.terms)
+
 
 @dataclass
 class Retrieved:
