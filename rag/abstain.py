@@ -196,7 +196,8 @@ def no_good_sentence(candidates: Sequence[Scored], shape: QuestionShape, tuning:
     """Why none of the scored sentences (best first) is an answer; None when the best one is."""
     if not candidates:
         return "The articles do not say: no sentence in them answers this."
-    if shape.kind != "other" and not any(c.has_kind for c in candidates[:3]):
+    # "Which fuel...?" may be answered by a common noun ("oil"): only a name's absence is no reason.
+    if shape.kind not in ("other", "name") and not any(c.has_kind for c in candidates[:3]):
         return f"The articles do not say: no passage gives {KIND_NAMES[shape.kind]} for this."
     if candidates[0].score < tuning.min_score:
         return "The articles do not say: no sentence in them answers this."

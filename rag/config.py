@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Bump when paragraph splitting or what we store per paragraph changes (history: git log -S INDEX_FORMAT).
-INDEX_FORMAT_VERSION = 4
+INDEX_FORMAT_VERSION = 5
 LOCAL_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 

@@ -221,7 +221,11 @@ class _Scorer:
             c.in_year = in_year
             # A question about the current state: a sentence telling an older one ("the then-CEO",
             # "when he became Prime Minister in July 2020") is no report of it now.
-            stale = self.scope.strength == "soft" and self.as_of is not None and _stale(text, self.as_of.year)
+            stale = (
+                self.scope.strength == "soft"
+                and self.as_of is not None
+                and _stale(text, self.as_of.year, self.qterms)
+            )
             c.timely = timely - t.w_stale * stale
             c.base = (
                 t.w_similarity * c.similarity
@@ -290,10 +294,23 @@ _SINCE = re.compile(r"\bsince\b(?:\s+\w+){0,2}?\s+(?:19|20)\d\d\b", re.IGNORECAS
 _FORMER = re.compile(r"\b(?:former|then-|ex-|outgoing|predecessor|late)\b", re.IGNORECASE)
 
 
-def _stale(sentence: str, year: int) -> bool:
-    """The sentence tells of a state gone by: a "former" or "then-" holder, or only years before `year`."""
+_WORD = re.compile(r"[A-Za-z][\w'\u2019]*")
+
+
+def _stale(sentence: str, year: int, terms: set[str]) -> bool:
+    """The sentence tells of a state gone by: only years before `year`, or a "former" or "then-"
+    holder of a role the question names and no present one ("UK Prime Minister Liz Truss, former
+    Prime Minister Gordon Brown" reports the present)."""
     named = years_in(_SINCE.sub(" ", sentence))  # "the highest since June of 1982" dates no state
-    return bool(_FORMER.search(sentence)) or (bool(named) and max(int(y) for y in named) < year)
+    if named and max(int(y) for y in named) < year:
+        return True
+    marked: set[str] = set()
+    unmarked: set[str] = set()
+    for m in _WORD.finditer(sentence):
+        term = stem(m.group().lower())
+        if term in terms:
+            (marked if _FORMER.search(sentence[max(0, m.start() - 25) : m.end()]) else unmarked).add(term)
+    return bool(marked - unmarked)
 
 
 def _of_year(rec: Record, years: set[str]) -> bool:
@@ -437,7 +454,7 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     best = candidates[0]
     if shape.kind != "other" and not best.has_kind:
         typed = next((c for c in candidates[1:3] if c.has_kind), None)
-        if typed is not None:
+        if typed is not None and shape.kind != "name":  # most sentences hold some name
             best = typed
     complete = _complete(best, shape, tuning)
     # No gap to fill: the noun a "which X" question asks for an instance of ("...to fuel the
@@ -510,8 +527,8 @@ def _over_time(
     articles give different values for what is asked (a name, a number, a date) and score
     within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
     None when the reports agree or are not dated apart."""
-    if shape.kind == "other" or not chosen[0].has_kind:
-        return None
+    if shape.kind in ("other", "name") or not chosen[0].has_kind:
+        return None  # nearly every sentence holds some name: two names tell no change
     lead = chosen[0]
     asked = set(shape.terms)
     lead_values = kind_values(shape.kind, lead.text, asked)

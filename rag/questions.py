@@ -52,12 +52,18 @@ _COMPANY_NOUNS = (
     "company|companies|firm|firms|bank|airline|carrier|manufacturer|maker|automaker|carmaker|"
     "brand|retailer|chain|conglomerate|insurer|broadcaster|publisher|startup"
 )
+# Words between "which" and the noun it asks for ("Which University of Central Florida student"):
+# any but a verb, which ends the noun phrase ("Which team did the player...").
+_MODIFIERS = (
+    r"(?:(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)"
+    r"[\w'\u2019.-]+ ){0,5}"
+)
 _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     (
         "person",
         re.compile(
             rf"^(?:(?:to|with|for|from|by|against|in favou?r of)\s+)?(who|whom|whose)\b|\bwhom\b"
-            rf"|\b(which|what) ([\w-]+ )?({_PERSON_NOUNS})\b|\bname of\b"
+            rf"|\b(which|what) {_MODIFIERS}({_PERSON_NOUNS})\b|\bname of\b"
         ),
     ),
     (
@@ -72,13 +78,22 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         # The date word asked for follows "what" ("On what date...", "In which year..."): "What was
         # the magnitude of the earthquake on New Year's Day?" asks for a number, not a day.
         re.compile(
-            r"^when\b|^(?:on |in |by |since |until )?(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?"
+            r"^when\b|^(?:on |in |by |from |since |until )?(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?"
             r"(?:[\w-]+\s+){0,2}(?:year|date|day|month)\b"
             r"|\bhow long ago\b"
         ),
     ),
-    ("company", re.compile(rf"\b(which|what) ([\w-]+ )?({_COMPANY_NOUNS})\b")),
-    ("organization", re.compile(rf"\b(which|what) ([\w-]+ )?({_ORGANIZATION_NOUNS})\b")),
+    ("company", re.compile(rf"\b(which|what) {_MODIFIERS}({_COMPANY_NOUNS})\b")),
+    ("organization", re.compile(rf"\b(which|what) {_MODIFIERS}({_ORGANIZATION_NOUNS})\b")),
+    # "Which bridge...", "What names...": a thing named ("the Francis Scott Key Bridge"); not "What
+    # kind of surgery", whose answer is a common noun, nor "What did she say".
+    (
+        "name",
+        re.compile(
+            r"^(?:(?:in|on|at|from|to|by|for|with|of|about) )?which (?!(?:kind|type|sort|form)s?\b)"
+            r"(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)\w"
+        ),
+    ),
 ]
 # Words a question uses to ask, not to name what it is about: never a reason to abstain.
 ASKING_WORDS = frozenset(
@@ -160,6 +175,7 @@ KIND_NAMES: dict[QuestionKind, str] = {
     "date": "a date or time",
     "organization": "an organisation's name",
     "company": "a company's name",
+    "name": "a name",
 }
 
 

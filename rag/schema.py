@@ -8,7 +8,9 @@ from typing import Any, Literal
 import numpy as np
 
 Mode = Literal["extractive", "llm", "retrieval"]  # who wrote an answer
-QuestionKind = Literal["person", "number", "date", "organization", "company", "other"]  # what it asks for
+QuestionKind = Literal[
+    "person", "number", "date", "organization", "company", "name", "other"
+]  # what it asks for
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ import re
 # A boundary: end punctuation, optional closing quotes/brackets, white space, then a likely start.
 _BOUNDARY = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]?[A-Z0-9\u0400-\u04FF])")
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st jr sr gen col lt sgt capt maj sen rep gov pres vs etc inc ltd co corp
-    no nos jan feb mar apr jun jul aug sep sept oct nov dec fig approx est dept univ ave""".split()
+    """mr mrs ms dr prof st jr sr gen gens col lt sgt capt maj brig adm cmdr cpl pvt spc det supt
+    sen sens rep reps gov govs pres amb rev fr msgr hon atty vs etc inc ltd co corp bros no nos
+    jan feb mar apr jun jul aug sep sept oct nov dec fig approx est dept univ ave mt ft""".split()
 )
 
 

@@ -27,6 +27,7 @@ _DATE = re.compile(
 )
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
+_TIME_WORDS = frozenset((*MONTHS, *MONTH_ABBREVIATIONS, *WEEKDAYS))
 
 # The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
 ORGANIZATION_END = re.compile(
@@ -66,6 +67,14 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             if name_like(m.group(0))
             for w in words(m.group(0))
             if stem(w) not in question_terms
+        }
+    if kind == "name":  # any proper name the question does not hold: "Japan", "Key Bridge", "NASA"
+        return {
+            stem(w)
+            for run in capitalised_runs(sentence)
+            for m in run
+            for w in words(m.group(0))
+            if w not in STOPWORDS and w not in _TIME_WORDS and stem(w) not in question_terms
         }
     if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
         return {
@@ -149,9 +158,9 @@ _TITLES = frozenset(
 
 
 def _person_runs(sentence: str, question_terms: set[str]) -> list[list[re.Match[str]]]:
-    """`capitalised_runs`, each cut after a title the question asks after: only the name after
-    it is kept. Other titles stay inside their run ("former U.S. President Trump" is one run)."""
-    asked = {t for t in _TITLES if stem(t) in question_terms}
+    """`capitalised_runs`, each cut after a title: only the name after it is kept ("NATO
+    Secretary-General Jens Stoltenberg" gives "Jens Stoltenberg" though the question names NATO)."""
+    asked = _TITLES
     out: list[list[re.Match[str]]] = []
     for run in capitalised_runs(sentence):
         part: list[re.Match[str]] = []

@@ -568,9 +568,21 @@ def test_a_question_about_the_past_is_not_answered_by_what_is_still_to_come(
 
 def test_a_sentence_telling_a_state_gone_by_is_stale() -> None:
     from rag.extractive import _stale
+    from rag.terms import stem
 
-    assert _stale("Bob Chapek, the then-CEO of Disney, declined to condemn the law.", 2023)
-    assert _stale("Castex was little known when he became Prime Minister in July 2020.", 2022)
-    assert not _stale("Elisabeth Borne has been named the new Prime Minister of France.", 2022)
+    ceo = {stem(w) for w in ("ceo", "disney")}
+    prime_minister = {stem(w) for w in ("prime", "minister", "france")}
+    assert _stale("Bob Chapek, the then-CEO of Disney, declined to condemn the law.", 2023, ceo)
+    assert _stale("Castex was little known when he became Prime Minister in July 2020.", 2022, prime_minister)
+    assert not _stale(
+        "Elisabeth Borne has been named the new Prime Minister of France.", 2022, prime_minister
+    )
     # A comparison is no date of the state: "the highest since 1982" is news of now.
-    assert not _stale("Inflation stands at 7.1%, the highest since June of 1982.", 2022)
+    assert not _stale("Inflation stands at 7.1%, the highest since June of 1982.", 2022, prime_minister)
+    # The role held now beside the one held before: the sentence reports the present.
+    assert not _stale(
+        "UK Prime Minister Liz Truss and former Prime Minister Gordon Brown attended.", 2022, prime_minister
+    )
+    assert _stale("Former Prime Minister Boris Johnson attended.", 2022, prime_minister)
+    # "former" of another role than the one asked says nothing of it.
+    assert not _stale("Sunak, the prime minister, met former President Obama.", 2022, prime_minister)

@@ -132,6 +132,35 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", "Flight 1282 landed safely in 2024.", set(q.terms)) == set()
     assert kind_values("number", "The 63-pound plug of Flight 1282", set(q.terms)) == {"63"}
     assert kind_values("date", "The 2024 caucuses", set(q.terms)) == set()
+    # A name after a title is a name though the title's organisation is the question's.
+    nato = analyse_question("Who heads NATO and said there are no plans for combat troops?")
+    assert kind_values("person", "NATO Secretary-General Jens Stoltenberg said so.", set(nato.terms)) == {
+        stem("jens"),
+        stem("stoltenberg"),
+    }
+    # "Which country...": any proper name beyond the question's, a place included.
+    country = analyse_question("Which country landed a spacecraft on the moon on Friday?")
+    assert kind_values("name", "On Friday, Japan became the fifth nation to land.", set(country.terms)) == {
+        stem("japan")
+    }
+    assert not has_kind("name", "On Friday, the lander touched down on the moon.", set(country.terms))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Which University of Central Florida student received legal threats?", "person"),
+        ("Which original 'Happy Gilmore' co-star revealed the sequel?", "person"),
+        ("Which Baltimore bridge was knocked into the harbor?", "name"),
+        ("In which city did Zelensky meet Erdogan?", "name"),
+        ("Which team did the Detroit Lions beat on Sunday?", "name"),  # the verb ends the noun phrase
+        ("Which kind of surgery did she undergo?", "other"),  # a common noun answers
+        ("What caused the outage?", "other"),
+        ("From what date does the suspension run?", "date"),
+    ],
+)
+def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, kind: str) -> None:
+    assert analyse_question(question).kind == kind
 
 
 @pytest.mark.parametrize(

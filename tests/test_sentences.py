@@ -32,6 +32,13 @@ def _split(text: str) -> list[str]:
         ),
         ("Is it over? Yes! It is.", ["Is it over?", "Yes!", "It is."]),
         ("No end punctuation here", ["No end punctuation here"]),
+        (
+            "President Joe Biden has nominated Adm. Linda Fagan. Rev. Al Sharpton and Sens. Bob Casey spoke.",
+            [
+                "President Joe Biden has nominated Adm. Linda Fagan.",
+                "Rev. Al Sharpton and Sens. Bob Casey spoke.",
+            ],
+        ),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
