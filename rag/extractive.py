@@ -37,12 +37,13 @@ from rag.questions import (
     names_to_complete,
     source_terms,
     term_matches,
+    type_noun,
     years_in,
 )
 from rag.retrieve import merge
 from rag.schema import Answer, Citation, Record, Retrieved, is_heading
 from rag.terms import stem, words
-from rag.values import counts, describes_given, full_name, has_kind, identifies, kind_values, names_a
+from rag.values import counts, describes_given, full_name, has_kind, identifies, kind_values, names_a, sorts
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class _Scorer:
         self.head = head_noun(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
+        self.sorted = type_noun(question)
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
         self.past = asks_about_the_past(question)
@@ -215,9 +217,11 @@ class _Scorer:
             if self.head in c.covered and describes_given(self.head, text, self.qterms):
                 c.covered.discard(self.head)  # the sentence's "billionaire" is the question's own man
             c.share = sum(self.weights[term] for term in c.covered) / self.total
-            c.has_kind = has_kind(shape.kind, text, self.qterms) and (
-                self.unit is None or bool(self.unit.search(text))
-            )
+            c.has_kind = (
+                sorts(self.sorted, text, self.qterms)
+                if self.sorted
+                else has_kind(shape.kind, text, self.qterms)
+            ) and (self.unit is None or bool(self.unit.search(text)))
             c.in_year = in_year
             # A question about the current state: a sentence telling an older one ("the then-CEO",
             # "when he became Prime Minister in July 2020") is no report of it now.
@@ -273,11 +277,16 @@ class _Scorer:
             return Abstention(reason)
         chosen = _choose(candidates, self.shape, self.tuning)
         refusal = still_to_come(self.past, chosen[0].text, retrieved.as_of) or not_known(chosen[0].text)
+        if not refusal and not _complete(chosen[0], self.shape, self.tuning):
+            # The best sentence does not answer alone and the one filling its gap says the answer
+            # is not known ("A Blue Angels pilot, whose name has not been released, ...").
+            refusal = next((r for c in chosen[1:] if (r := not_known(c.text))), None)
         if refusal:
             return refusal
         # A nested question needs no hop when its first sentence already gives the name, number or
-        # date it asks for; other nested questions ("What fund does the man who...") always hop.
-        answered = self.shape.kind != "other" and _complete(chosen[0], self.shape, self.tuning)
+        # date it asks for; other nested questions ("What fund does the man who...") always hop, and
+        # so does "What kind of specialist is the man who...", whose kind no sentence shows for sure.
+        answered = self.shape.kind not in ("other", "type") and _complete(chosen[0], self.shape, self.tuning)
         return Selection(chosen, candidates, self.weights, answered, self.past)
 
 
@@ -527,7 +536,7 @@ def _over_time(
     articles give different values for what is asked (a name, a number, a date) and score
     within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
     None when the reports agree or are not dated apart."""
-    if shape.kind in ("other", "name") or not chosen[0].has_kind:
+    if shape.kind in ("other", "name", "cause", "type") or not chosen[0].has_kind:
         return None  # nearly every sentence holds some name: two names tell no change
     lead = chosen[0]
     asked = set(shape.terms)

@@ -58,6 +58,7 @@ _MODIFIERS = (
     r"(?:(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)"
     r"[\w'\u2019.-]+ ){0,5}"
 )
+_TYPE = re.compile(r"^(?:(?:in|of|for|with) )?what (?:kind|type|sort|form)s? of (?:an? )?([a-z][\w-]*)")
 _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     (
         "person",
@@ -85,6 +86,16 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     ),
     ("company", re.compile(rf"\b(which|what) {_MODIFIERS}({_COMPANY_NOUNS})\b")),
     ("organization", re.compile(rf"\b(which|what) {_MODIFIERS}({_ORGANIZATION_NOUNS})\b")),
+    # "What caused the outage?", "What do investigators say ignited the fire?": a cause, not a topic.
+    (
+        "cause",
+        re.compile(
+            r"^what\b(?:\s+\S+){0,6}?\s+(?:caused|sparked|ignited|triggered|started|set off)\b"
+            r"|\bwhat (?:was|is|were) the (?:cause|causes)\b"
+        ),
+    ),
+    # "What type of cancer...?": the noun with what sorts it ("prostate cancer"), not the noun alone.
+    ("type", _TYPE),
     # "Which bridge...", "What names...": a thing named ("the Francis Scott Key Bridge"); not "What
     # kind of surgery", whose answer is a common noun, nor "What did she say".
     (
@@ -176,7 +187,15 @@ KIND_NAMES: dict[QuestionKind, str] = {
     "organization": "an organisation's name",
     "company": "a company's name",
     "name": "a name",
+    "cause": "a cause",
+    "type": "what kind it was",
 }
+
+
+def type_noun(question: str) -> str | None:
+    """The stemmed noun a "What type of X" question sorts ("cancer"); None for other questions."""
+    m = _TYPE.match(question.strip().lower())
+    return stem(m.group(1)) if m else None
 
 
 _NESTED = re.compile(

@@ -8,9 +8,10 @@ from typing import Any, Literal
 import numpy as np
 
 Mode = Literal["extractive", "llm", "retrieval"]  # who wrote an answer
+# What a question asks for.
 QuestionKind = Literal[
-    "person", "number", "date", "organization", "company", "name", "other"
-]  # what it asks for
+    "person", "number", "date", "organization", "company", "name", "cause", "type", "other"
+]
 
 
 @dataclass(frozen=True)

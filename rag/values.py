@@ -27,6 +27,12 @@ _DATE = re.compile(
 )
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w\u2019'.-]*")
+_CAUSE = re.compile(
+    r"\b(?:caused|sparked|ignited|triggered|started|set off|brought on) by\b|\bbecause\b|\bdue to\b"
+    r"|\bblamed (?:on|for)\b|\bthe result of\b|\bstemm(?:ed|ing|s) from\b|\battributed to\b"
+    r"|\btraced to\b|\bowing to\b|\bcause (?:of [^.,;]{1,60} )?(?:was|is|were|has been)\b",
+    re.IGNORECASE,
+)
 _TIME_WORDS = frozenset((*MONTHS, *MONTH_ABBREVIATIONS, *WEEKDAYS))
 
 # The last word of an organisation's name: "Russian Direct Investment Fund", "Institute for...".
@@ -68,6 +74,8 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             for w in words(m.group(0))
             if stem(w) not in question_terms
         }
+    if kind == "cause":  # "caused by a software update", "because of", "blamed on"
+        return {m.group(0).lower() for m in _CAUSE.finditer(sentence)}
     if kind == "name":  # any proper name the question does not hold: "Japan", "Key Bridge", "NASA"
         return {
             stem(w)
@@ -88,6 +96,28 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
 
 
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
+
+
+def sorts(noun: str, sentence: str, question_terms: set[str]) -> bool:
+    """Whether the sentence may say what kind of `noun` is asked: it gives a word sorting it beyond
+    the question's ("prostate cancer"), or does not name the noun at all ("drones" for "What kind
+    of hardware"); "Charles' cancer diagnosis" names it and says no kind."""
+    tokens = _TOKENS.findall(sentence)
+    if all(stem(t.lower().strip(".,")) != noun for t in tokens):
+        return True
+    return bool(_sorting(noun, tokens, question_terms))
+
+
+def _sorting(noun: str, tokens: list[str], question_terms: set[str]) -> set[str]:
+    return {
+        stem(before.lower())
+        for before, tok in zip(tokens, tokens[1:], strict=False)
+        if stem(tok.lower().strip(".,")) == noun
+        and before.isalpha()
+        and before.lower() not in STOPWORDS
+        and stem(before.lower()) not in question_terms
+    }
 
 
 def counts(counted: tuple[str, ...], sentence: str) -> bool:

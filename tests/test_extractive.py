@@ -533,6 +533,55 @@ def test_a_sentence_saying_the_answer_is_not_known_is_no_answer(tmp_path, model_
     assert "63" in engine.ask("How much did the door plug weigh?", llm=False).text
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "article", "given", "answer"),
+    [
+        (
+            "What caused Veldoria Telecom's nationwide outage?",
+            "Veldoria Telecom customers were left without phone service on Thursday during a nationwide outage."
+            "\n\nMore than 70,000 customers reported problems with the nationwide outage by 9 a.m.",
+            "An initial review found the outage was caused by an incorrect process used in a network update.",
+            "incorrect process",
+        ),
+        (
+            "What type of cancer was the king of Veldoria diagnosed with?",
+            "The king's cancer diagnosis on Monday put extra pressure on the royal family of Veldoria.\n\n"
+            "The king of Veldoria will step back from public duties while he is treated for cancer.",
+            "The palace said the king of Veldoria was diagnosed with prostate cancer.",
+            "prostate cancer",
+        ),
+    ],
+)
+def test_a_cause_or_a_kind_is_answered_only_by_a_sentence_giving_one(
+    tmp_path, model_dir, question: str, article: str, given: str, answer: str
+) -> None:
+    (tmp_path / "untold").mkdir()
+    (tmp_path / "told").mkdir()
+    engine = engine_on(tmp_path / "untold", model_dir, _election("a", "2024-02-22", "News", article))
+    untold = engine.ask(question, llm=False)
+    assert untold.abstain_reason.startswith("The articles do not say: no passage gives"), untold.text
+    engine = engine_on(
+        tmp_path / "told", model_dir, _election("a", "2024-02-22", "News", article + "\n\n" + given)
+    )
+    assert answer in engine.ask(question, llm=False).text
+
+
+@pytest.mark.slow
+def test_a_sentence_filling_the_gap_that_says_the_answer_is_not_known_abstains(tmp_path, model_dir) -> None:
+    text = (
+        "Navy spokesman Ed Kane said investigations of the crash near Smyrna began on Friday.\n\n"
+        "A Blue Angels pilot, whose name has not been released, was killed when his jet went down on Thursday."
+    )
+    engine = engine_on(tmp_path, model_dir, _election("crash", "2016-06-03", "Blue Angels jet crashes", text))
+    answer = engine.ask(
+        "What was the name of the Blue Angels pilot killed in the crash near Smyrna?", llm=False
+    )
+    assert answer.abstained and answer.abstain_reason.startswith("The articles say it is not known"), (
+        answer.text
+    )
+
+
 # -- still to come: the latest report tells of the event as ahead -----------------------------
 
 

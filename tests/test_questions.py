@@ -16,7 +16,7 @@ from rag.questions import (
     predicate_words,
 )
 from rag.terms import stem
-from rag.values import describes_given, full_name, has_kind, kind_values, names_a
+from rag.values import describes_given, full_name, has_kind, kind_values, names_a, sorts
 
 
 def test_question_shapes() -> None:
@@ -144,6 +144,16 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         stem("japan")
     }
     assert not has_kind("name", "On Friday, the lander touched down on the moon.", set(country.terms))
+    assert has_kind("cause", "The outage was caused by a faulty update.", set())
+    assert not has_kind("cause", "Customers were left without service during the outage.", set())
+    # "What type of cancer": the noun sorted by a word beyond the question's, or not named at all
+    # (a kind may be named without its noun: "drones" for "What kind of hardware").
+    assert sorts(stem("cancer"), "He was diagnosed with prostate cancer.", {stem("king")})
+    assert not sorts(
+        stem("cancer"), "The king's cancer diagnosis put pressure on the family.", {stem("king")}
+    )
+    assert not sorts(stem("cancer"), "He has a form of cancer.", set())
+    assert sorts(stem("hardware"), "It shows AI capabilities in drones and other weapons.", set())
 
 
 @pytest.mark.parametrize(
@@ -155,8 +165,10 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         ("In which city did Zelensky meet Erdogan?", "name"),
         ("Which team did the Detroit Lions beat on Sunday?", "name"),  # the verb ends the noun phrase
         ("Which kind of surgery did she undergo?", "other"),  # a common noun answers
-        ("What caused the outage?", "other"),
         ("From what date does the suspension run?", "date"),
+        ("What caused the nationwide outage?", "cause"),
+        ("What did AT&T's initial review find caused the outage?", "cause"),
+        ("What type of cancer was the king diagnosed with?", "type"),
     ],
 )
 def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, kind: str) -> None:
