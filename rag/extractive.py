@@ -496,7 +496,16 @@ def _joins(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
         or _holds_less(c, state)
         or _same_value(c, state, shape)
         or _no_rival(c, state, shape)
+        or _adds_no_value(c, state, shape)
     ) and bool(c.covered - state.covered)
+
+
+def _adds_no_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
+    """The best sentence gives a name, number or date asked for: a sentence giving none adds only
+    background ("After the earthquake, officials issued a tsunami warning"), unless it says the
+    answer is not known."""
+    typed = shape.kind in ("person", "number", "date", "organization", "company")
+    return typed and state.best.has_kind and not c.has_kind and not_known(c.text) is None
 
 
 def _other_year(c: _Candidate, state: _Joining) -> bool:

@@ -567,6 +567,30 @@ def test_a_cause_or_a_kind_is_answered_only_by_a_sentence_giving_one(
     assert answer in engine.ask(question, llm=False).text
 
 
+def test_a_sentence_giving_no_value_does_not_join_one_that_gives_it() -> None:
+    from rag.extractive import _adds_no_value, _Candidate, _Joining
+    from rag.questions import analyse_question
+
+    def sentence(text: str, has_kind: bool) -> _Candidate:
+        return _Candidate(record=None, index=0, text=text, similarity=0.7, has_kind=has_kind)  # type: ignore[arg-type]
+
+    best = sentence("At least 55 people were killed in the earthquake.", True)
+    state = _Joining(
+        best=best, complete=False, answer=set(), names_one=False, covered=set(), paragraphs=set()
+    )
+    shape = analyse_question("How many people were killed by the earthquake in Ishikawa?")
+    assert _adds_no_value(
+        sentence("After the earthquake hit Ishikawa, a tsunami warning was issued.", False), state, shape
+    )
+    assert not _adds_no_value(sentence("Officials later said 62 people were killed.", True), state, shape)
+    assert not _adds_no_value(sentence("The number of dead has not been released.", False), state, shape)
+    # A question after no name, number or date: any sentence may fill a gap.
+    why = analyse_question("Why did the earthquake hit Ishikawa so hard?")
+    assert not _adds_no_value(
+        sentence("After the earthquake hit Ishikawa, a tsunami warning was issued.", False), state, why
+    )
+
+
 @pytest.mark.slow
 def test_a_sentence_filling_the_gap_that_says_the_answer_is_not_known_abstains(tmp_path, model_dir) -> None:
     text = (
