@@ -35,6 +35,7 @@ from rag.questions import (
     identity_name,
     is_multi_hop,
     names_to_complete,
+    role_noun,
     source_terms,
     term_matches,
     type_noun,
@@ -56,6 +57,7 @@ class Tuning:
     w_type: float = 0.25  # the sentence holds what the question asks for (name, number, date)
     w_rank: float = 0.15  # prior for better-ranked passages (the reranker weighs titles and dates)
     w_head: float = 0.1  # "which newspaper...": the sentence names one ("the newspaper Kommersant")
+    w_role: float = 0.5  # "Who is the CEO of...": the sentence names one ("Disney CEO Bob Chapek")
     min_paragraph_similarity: float = 0.35  # below: the articles are not about this at all
     min_score: float = 0.45  # below: no sentence is a good enough answer
     join_ratio: float = 0.9  # a sentence of another paragraph joins if this close to the best
@@ -146,6 +148,8 @@ class _Scorer:
         # by "china"); spelling variants are matched by `term_matches` itself.
         self.instead = {t: frozenset(retrieved.expansions.get(t, ())) for t in self.shape.terms}
         self.head = head_noun(question)
+        # "Who is the prime minister of...": the sentence putting a name beside the role answers.
+        self.role = role_noun(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         self.sorted = type_noun(question)
@@ -237,6 +241,7 @@ class _Scorer:
                 + t.w_paragraph * paragraph_cover
                 + t.w_type * c.has_kind
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
+                + (t.w_role * names_a(self.role, text, self.qterms) if self.role else 0.0)
                 + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
                 + c.timely

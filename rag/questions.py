@@ -384,6 +384,18 @@ def head_noun(question: str) -> str | None:
     return stem(m.group(1))
 
 
+# "Who is the prime minister of...", "Who is Denmark's reigning monarch?": the role whose holder is asked.
+_ROLE = re.compile(
+    r"^who (?:is|was|are|were) (?:the |[\w.-]+['\u2019]s )+(?:[\w-]+ ){0,3}?([a-z][\w-]*)(?: of\b| in\b| at\b| for\b|\?|$)"
+)
+
+
+def role_noun(question: str) -> str | None:
+    """The stemmed role a "Who is the <role> of ..." question asks the holder of ("minister")."""
+    m = _ROLE.match(question.strip().lower())
+    return stem(m.group(1)) if m else None
+
+
 _FULL_NAME = re.compile(r"\b(?:full|first|given|whole|complete)\s+name\b", re.IGNORECASE)
 
 

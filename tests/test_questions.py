@@ -14,6 +14,7 @@ from rag.questions import (
     is_multi_hop,
     names_to_complete,
     predicate_words,
+    role_noun,
 )
 from rag.terms import stem
 from rag.values import describes_given, full_name, has_kind, kind_values, names_a, sorts
@@ -287,3 +288,18 @@ def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
     shape = analyse_question("To whom did Lloyd Austin transfer his authority?")
     rushed = "WASHINGTON \u2013 Defense Secretary Lloyd Austin was rushed to the hospital on Sunday."
     assert kind_values("person", rushed, set(shape.terms)) == set()  # "Defense" is where he serves
+
+
+@pytest.mark.parametrize(
+    ("question", "role"),
+    [
+        ("Who is the prime minister of the United Kingdom?", "minister"),
+        ("Who is the NBA's all-time leading scorer?", "scorer"),
+        ("Who is Denmark's reigning monarch?", "monarch"),
+        ("Who is the CEO of the Walt Disney Company?", "ceo"),
+        ("Who is Steve Witkoff?", None),  # who someone is, not who holds a role
+        ("Who won the election?", None),
+    ],
+)
+def test_a_who_is_the_role_question_names_the_role(question: str, role: str | None) -> None:
+    assert role_noun(question) == (stem(role) if role else None)
