@@ -72,6 +72,9 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         re.compile(
             r"\bhow (many|much|long|far|large|big|old)\b"
             r"|\bwhat (percentage|percent|share|number|amount|proportion|sum)\b"
+            # "By what vote...", "What was the magnitude of...", "What is the going rate...": a quantity.
+            rf"|\bwhat (?:(?:is|was|are|were) )?{_MODIFIERS}"
+            r"(vote|margin|tally|score|magnitude|rate|price|cost|salary|population|temperature)\b"
         ),
     ),
     (

@@ -95,7 +95,8 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     return set()
 
 
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+# An ordinal ("the 16th country") ranks; it counts nothing.
+_NUMBER = re.compile(r"(?<![\d,.])(?:\d[\d,.]*\d|\d)(?![\d,.]*\d|st\b|nd\b|rd\b|th\b)")
 _TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
 
 

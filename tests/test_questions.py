@@ -133,6 +133,8 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", "Flight 1282 landed safely in 2024.", set(q.terms)) == set()
     assert kind_values("number", "The 63-pound plug of Flight 1282", set(q.terms)) == {"63"}
     assert kind_values("date", "The 2024 caucuses", set(q.terms)) == set()
+    # An ordinal ranks; it counts nothing: no answer to "How many members voted for it?".
+    assert kind_values("number", "Greece became the 16th country to legalize it.", set()) == set()
     # A name after a title is a name though the title's organisation is the question's.
     nato = analyse_question("Who heads NATO and said there are no plans for combat troops?")
     assert kind_values("person", "NATO Secretary-General Jens Stoltenberg said so.", set(nato.terms)) == {
@@ -168,6 +170,9 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         ("Which kind of surgery did she undergo?", "other"),  # a common noun answers
         ("From what date does the suspension run?", "date"),
         ("What caused the nationwide outage?", "cause"),
+        ("By what vote did the Supreme Court allow agents to cut the wire?", "number"),
+        ("What was the magnitude of the earthquake that hit Japan?", "number"),
+        ("On what date did the magnitude-7.8 earthquake strike Nepal?", "date"),
         ("What did AT&T's initial review find caused the outage?", "cause"),
         ("What type of cancer was the king diagnosed with?", "type"),
     ],
@@ -273,7 +278,9 @@ def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
 def test_a_date_word_elsewhere_does_not_make_a_question_ask_for_a_date() -> None:
     from rag.questions import analyse_question
 
-    assert analyse_question("What was the magnitude of the earthquake on New Year's Day?").kind == "other"
+    assert (
+        analyse_question("What was the magnitude of the earthquake on New Year's Day?").kind == "number"
+    )  # a magnitude, not a day
     assert analyse_question("What was the exact calendar date of the meeting?").kind == "date"
     assert analyse_question("In which year did the war begin?").kind == "date"
 
