@@ -103,6 +103,19 @@ def citation_precision(cited: Sequence[tuple[Articles, str]], evidence: Sequence
     return sum(evidence_hits(cited, evidence)) / len(cited)
 
 
+def answer_in(texts: Sequence[str], answers: Sequence[str]) -> float:
+    """1.0 when one of the texts holds an answer string: the lenient reading of recall that counts
+    a paragraph the gold set does not list (another article giving the same vote count)."""
+    return float(any(containment(t, answers) for t in texts))
+
+
+def citations_with_answer(cited_texts: Sequence[str], answers: Sequence[str]) -> float:
+    """Share of cited paragraphs holding an answer string (the lenient reading of precision)."""
+    if not cited_texts:
+        return 0.0
+    return sum(containment(t, answers) for t in cited_texts) / len(cited_texts)
+
+
 def citation_recall(cited: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]]) -> float:
     """1.0 when the citations include at least one paragraph holding gold evidence."""
     return float(any(evidence_hits(cited, evidence)))

@@ -96,6 +96,11 @@ def score_item(item: GoldItem, answer: dict[str, Any]) -> dict[str, float | None
             None if answer["abstained"] else m.citation_precision(cited, item.evidence)
         )
         out["citation_recall"] = m.citation_recall(cited, item.evidence)
+        # Lenient readings (an answer string, not the gold quote): a diagnostic, never gated.
+        out["answer_in_top5"] = m.answer_in([p["text"] for p in answer["passages"][:5]], item.answers)
+        out["citations_with_answer"] = (
+            None if answer["abstained"] else m.citations_with_answer([t for _, t in cited], item.answers)
+        )
     return out
 
 
@@ -112,7 +117,16 @@ def aggregate(
     total: dict[str, float | None] = {"items": float(len(items))}
     for k in KS:
         total[f"evidence_recall@{k}"] = avg(f"evidence_recall@{k}", lambda i: i.answerable)
-    for key in ("mrr", "exact_match", "f1", "containment", "citation_precision", "citation_recall"):
+    for key in (
+        "mrr",
+        "exact_match",
+        "f1",
+        "containment",
+        "citation_precision",
+        "citation_recall",
+        "answer_in_top5",
+        "citations_with_answer",
+    ):
         total[key] = avg(key, lambda i: i.answerable)
     total["citation_validity"] = avg("citation_validity")
     total["abstention_accuracy"] = avg("abstained", lambda i: not i.answerable)
@@ -176,6 +190,8 @@ TABLE_KEYS = [
     "citation_recall",
     "abstention_accuracy",
     "false_abstention_rate",
+    "answer_in_top5",
+    "citations_with_answer",
 ]
 
 

@@ -48,6 +48,15 @@ def test_citation_metrics() -> None:
     assert m.citation_recall([("b", "unrelated")], [("a", "gold sentence")]) == 0.0
 
 
+def test_lenient_metrics_count_any_paragraph_giving_an_answer_string() -> None:
+    texts = ["The House passed the bill 352-65 on Wednesday.", "TikTok said it would sue."]
+    assert m.answer_in(texts, ["352"]) == 1.0
+    assert m.answer_in(texts[1:], ["352"]) == 0.0
+    assert m.answer_in(["It cost 3520 dollars."], ["352"]) == 0.0  # a whole word, not a digit run
+    assert m.citations_with_answer(texts, ["352"]) == 0.5
+    assert m.citations_with_answer([], ["352"]) == 0.0
+
+
 def test_gate_reports_floors_and_ceilings() -> None:
     totals = {"containment": 0.80, "false_abstention_rate": 0.10, "mrr": None}
     failures = check_gate(totals, {"containment": 0.85, "false_abstention_rate_max": 0.05, "mrr": 0.5})
