@@ -457,7 +457,7 @@ class _Joining:
 
     best: _Candidate
     complete: bool  # the best sentence answers alone
-    answer: set[str]  # the name, number or date it gives, when complete
+    answer: set[str]  # the names, numbers or dates it gives
     names_one: bool  # "Which billionaire...?" and it names one
     covered: set[str]  # question terms covered so far, plus what is never a gap
     paragraphs: set[str]
@@ -477,7 +477,7 @@ def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) 
     state = _Joining(
         best=best,
         complete=complete,
-        answer=kind_values(shape.kind, best.text, set(shape.terms)) if complete else set(),
+        answer=kind_values(shape.kind, best.text, set(shape.terms)) if best.has_kind else set(),
         names_one=bool(head and names_a(head, best.text, set(shape.terms))),
         covered=set(best.covered) | ({head} if head else set()) | source_terms(shape.question),
         paragraphs={best.record.paragraph_id},
@@ -525,10 +525,14 @@ def _holds_less(c: _Candidate, state: _Joining) -> bool:
 
 
 def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """It gives the same name, number or date as the complete answer: nothing to add."""
-    if not state.complete or shape.kind == "other":
+    """It gives only names, numbers or dates the best sentence gives: nothing to add ("If confirmed,
+    Fagan would be..." after "Biden has nominated Adm. Linda Fagan...")."""
+    if not state.answer or shape.kind == "other":
         return False
-    return all(term_matches(v, state.answer) for v in kind_values(shape.kind, c.text, set(shape.terms)))
+    values = kind_values(shape.kind, c.text, set(shape.terms))
+    if not values:  # nothing of the kind: vetoed only by a complete answer (else see _adds_no_value)
+        return state.complete
+    return all(term_matches(v, state.answer) for v in values)
 
 
 def _no_rival(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
