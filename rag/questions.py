@@ -64,7 +64,9 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         "person",
         re.compile(
             rf"^(?:(?:to|with|for|from|by|against|in favou?r of)\s+)?(who|whom|whose)\b|\bwhom\b"
-            rf"|\b(which|what) {_MODIFIERS}({_PERSON_NOUNS})\b|\bname of\b"
+            rf"|\b(which|what) {_MODIFIERS}({_PERSON_NOUNS})\b"
+            # "the name of the pilot", "the full name of Fesenko"; not "the name of the wildfire".
+            rf"|\bname of (?:(?:the|a|an) {_MODIFIERS}(?:{_PERSON_NOUNS})\b|(?!the\b|a\b|an\b))"
         ),
     ),
     (
@@ -104,7 +106,8 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     (
         "name",
         re.compile(
-            r"^(?:(?:in|on|at|from|to|by|for|with|of|about) )?which (?!(?:kind|type|sort|form)s?\b)"
+            r"\bnames?\b(?! after\b)"  # "What is the name of the wildfire?", "What names did they give..."
+            r"|^(?:(?:in|on|at|from|to|by|for|with|of|about) )?which (?!(?:kind|type|sort|form)s?\b)"
             r"(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)\w"
         ),
     ),

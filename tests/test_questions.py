@@ -170,6 +170,9 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         ("Which kind of surgery did she undergo?", "other"),  # a common noun answers
         ("From what date does the suspension run?", "date"),
         ("What caused the nationwide outage?", "cause"),
+        ("What is the name of the largest wildfire burning in Texas?", "name"),
+        ("What was the name of the Blue Angels pilot killed in the crash?", "person"),
+        ("What is the full name of Fesenko?", "person"),
         ("By what vote did the Supreme Court allow agents to cut the wire?", "number"),
         ("What was the magnitude of the earthquake that hit Japan?", "number"),
         ("On what date did the magnitude-7.8 earthquake strike Nepal?", "date"),
