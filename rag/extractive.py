@@ -42,7 +42,7 @@ from rag.questions import (
     years_in,
 )
 from rag.retrieve import merge
-from rag.schema import Answer, Citation, Record, Retrieved, is_heading
+from rag.schema import Answer, Citation, Record, Retrieved, is_heading, is_link_line
 from rag.terms import stem, words
 from rag.values import counts, describes_given, full_name, has_kind, identifies, kind_values, names_a, sorts
 
@@ -202,8 +202,8 @@ class _Scorer:
         return self._scored[rec.paragraph_id]
 
     def _score(self, rec: Record) -> Iterator[_Candidate]:
-        if is_heading(rec.text) or self.unnamed(rec):  # a heading names a topic; it never answers
-            return
+        if is_heading(rec.text) or is_link_line(rec.text) or self.unnamed(rec):
+            return  # a heading names a topic, a link line another story: neither answers
         t, shape = self.tuning, self.shape
         sims = rec.sentence_vectors @ self.query_vector
         paragraph_cover = (

@@ -16,7 +16,7 @@ from rag.index import ParagraphIndex
 from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
 from rag.questions import acronym, analyse_question, asked_unit
-from rag.schema import Passage, Record, Retrieved, TimeScope
+from rag.schema import Passage, Record, Retrieved, TimeScope, is_heading, is_link_line
 from rag.terms import STOPWORDS, fold, stem, words
 
 
@@ -33,6 +33,7 @@ class Rerank:
     time_window: float = 0.3  # the article is of the time the question names ("this week")
     time_soft: float = 0.5  # the article is recent and the question asks for the latest state
     answer_form: float = 0.2  # the paragraph holds what the answer looks like ("51%" for "What share...")
+    not_prose: float = 0.3  # a heading or a link to another story: no answer, whatever its words
     titles: int = 3  # the articles whose titles best match the question: their paragraphs are candidates
 
 
@@ -289,6 +290,8 @@ class HybridRetriever:
                 score += time_weight * time_fit(scope, rec.publish_date, now)
             if form is not None and form.search(rec.text):
                 score += w.answer_form
+            if is_heading(rec.text) or is_link_line(rec.text):
+                score -= w.not_prose  # it names a topic or another story; it answers nothing
             scored.append((score, paragraph, rid, rec))
         scored.sort(key=lambda x: (-x[0], x[2]))
         return scored

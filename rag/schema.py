@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -166,6 +167,18 @@ def is_heading(text: str) -> bool:
     return len(stripped.split()) <= 10 and not stripped.endswith(
         (".", "?", "!", "\u201d", '"', ":", "\u2019")
     )
+
+
+# A link to another story set as a paragraph: "MORE: Delaware trooper killed at Bear Wawa",
+# "WHAT HAPPENED: Standoff ends in Middletown; suspect ... killed" (a label, then a headline).
+_LINK_LINE = re.compile(
+    r"^\s*(?:[A-Z][A-Z\s'\u2019&-]{1,30}|(?i:read more|more|related|watch|see also|also read|listen)):\s*\S"
+)
+
+
+def is_link_line(text: str) -> bool:
+    """A paragraph that only points to another story: a label and a headline, no sentence."""
+    return bool(_LINK_LINE.match(text)) and not text.rstrip().endswith((".", "?", "!", "\u201d", '"'))
 
 
 Strength = Literal["none", "soft", "window"]

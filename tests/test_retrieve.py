@@ -209,3 +209,46 @@ def test_a_follow_up_s_context_does_not_match_titles(seeds_engine) -> None:
     seeds_engine.ask(first, conversation=conversation, llm=False)
     answer = seeds_engine.ask("What office does he hold?", conversation=conversation, llm=False)
     assert "Vice President" in answer.text and "Bolton" not in answer.text, answer.text
+
+
+@pytest.mark.parametrize(
+    ("text", "link"),
+    [
+        ("MORE: Delaware trooper killed at Bear Wawa", True),
+        ("WHAT HAPPENED: Standoff ends in Middletown; suspect in Delaware trooper death killed", True),
+        ("Read more: Everything you need to know about the caucuses", True),
+        ("BREAKING: The trooper was shot at a gas station, police said.", False),  # a sentence
+        ("The trooper, police said: he was shot at a gas station", False),
+    ],
+)
+def test_a_link_to_another_story_is_told_from_a_paragraph(text: str, link: bool) -> None:
+    from rag.schema import is_link_line
+
+    assert is_link_line(text) is link
+
+
+def test_a_heading_or_link_line_ranks_below_the_prose_it_names(make_engine, tmp_path) -> None:
+    """A link line holds a question's words but answers nothing: it loses `not_prose`."""
+    from dataclasses import replace
+
+    from rag.retrieve import RERANK
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "trooper.txt").write_text(
+        "Trooper killed in Middletown standoff\n\n"
+        "WHAT HAPPENED: Standoff ends in Middletown; suspect in trooper death killed\n\n"
+        "The suspect who shot the trooper in Middletown was killed after a standoff on Thursday, police said.\n",
+        encoding="utf-8",
+    )
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+
+    def scores(weight: float) -> dict[str, float]:
+        engine.retriever.rerank = replace(RERANK, not_prose=weight)
+        return {p.text[:5]: p.score for p in engine.retrieve("How did the Middletown standoff end?", k=2)}
+
+    off, on = scores(0.0), scores(0.3)
+    assert on["WHAT "] == pytest.approx(off["WHAT "] - 0.3, abs=1e-5)
+    assert on["The s"] == pytest.approx(off["The s"], abs=1e-5)
+    engine.retriever.rerank = RERANK
