@@ -44,7 +44,18 @@ from rag.questions import (
 from rag.retrieve import merge
 from rag.schema import Answer, Citation, Record, Retrieved, is_heading, is_link_line
 from rag.terms import stem, words
-from rag.values import counts, describes_given, full_name, has_kind, identifies, kind_values, names_a, sorts
+from rag.values import (
+    counts,
+    describes_given,
+    editions,
+    full_name,
+    has_kind,
+    identifies,
+    kind_values,
+    names_a,
+    other_edition,
+    sorts,
+)
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,7 @@ class _Scorer:
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         self.sorted = type_noun(question)
+        self.editions = editions(question)
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
         self.years = years_in(question) or years_in(context)
         self.past = asks_about_the_past(question)
@@ -213,8 +225,10 @@ class _Scorer:
         timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
-            if _asks(text) or text.rstrip().endswith(":") or _LINK.match(text):
-                continue  # a question, what leads into a list, a link to another story
+            if _asks(text) or text.rstrip().endswith(":") or _LINK.match(text) or _FACT_BOX.match(text):
+                continue  # a question, what leads into a list, a link to another story, a fact box
+            if self.editions and other_edition(self.editions, text):
+                continue  # "Super Bowl LVI's teams" tell nothing of Super Bowl LVIII
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {term for term in shape.terms if self.covers(term, bag)}
@@ -635,6 +649,10 @@ def _with_context(c: _Candidate) -> str:
 _LINK = re.compile(
     r"\s*(?:(?i:read more|more|related|watch|see also|also read)\s*:|[^:.!?]{3,80}[a-z\u2019')]:[A-Z\u201c\"])"
 )
+
+# A fact box's line: a short label, a colon and a list with no sentence end ("NFL accolades: Super
+# Bowl champion (2023), All-Pro second team (2022)"): whose accolades it does not say.
+_FACT_BOX = re.compile(r"^[A-Z][\w'\u2019-]*(?: [\w'\u2019-]+){0,3}:\s.*[^.!?\"\u201d'\u2019]\s*$")
 
 # A page's all-caps label run into the first sentence: "ANALYSIS FROM The closed-door talks...".
 # Two or three all-caps words, or one with a colon ("EXCLUSIVE:"); never "NATO Secretary...".

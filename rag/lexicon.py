@@ -205,6 +205,14 @@ FUTURE_MARKERS = (
     "are due to",
     "is slated to",
     "are slated to",
+    # "The Super Bowl is less than a month away", "two days away"
+    "hours away",
+    "day away",
+    "days away",
+    "week away",
+    "weeks away",
+    "month away",
+    "months away",
 )
 
 

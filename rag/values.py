@@ -96,6 +96,32 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
 
 
 # An ordinal ("the 16th country") ranks; it counts nothing.
+# An edition of a recurring event: "Super Bowl LVIII", "the 94th Academy Awards".
+_EDITION = re.compile(
+    r"\b((?:[A-Z][\w'\u2019-]*\s+){1,3})([IVXLCDM]{2,}|[IVXLCDM](?=['\u2019]s\b))(?:['\u2019]s)?\b"
+    r"|\b(\d+(?:st|nd|rd|th))\s+((?:[A-Z][\w'\u2019-]*\s*){1,3})"
+)
+
+
+def editions(text: str) -> dict[str, str]:
+    """The recurring events a text names with their edition: {"super bowl": "lviii"}."""
+    out = {}
+    for m in _EDITION.finditer(text):
+        name, number = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        out[" ".join(name.lower().split())] = number.lower()
+    return out
+
+
+def other_edition(asked: dict[str, str], sentence: str) -> bool:
+    """The sentence names another edition of an event the question names ("Super Bowl LVI's
+    teams" for "Who won Super Bowl LVIII?"): it tells of another year's event."""
+    return any(
+        number != asked_number and (name == asked_name or name.endswith(" " + asked_name))
+        for name, number in editions(sentence).items()
+        for asked_name, asked_number in asked.items()
+    )
+
+
 _NUMBER = re.compile(r"(?<![\d,.])(?:\d[\d,.]*\d|\d)(?![\d,.]*\d|st\b|nd\b|rd\b|th\b)")
 _TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
 

@@ -626,6 +626,7 @@ def test_a_sentence_filling_the_gap_that_says_the_answer_is_not_known_abstains(t
             "Hosted by comedian Jo Koy, this Sunday's Golden Globe Awards will begin the season.",
             True,
         ),
+        ("Which team won Super Bowl LVIII?", "Super Bowl LVIII is less than a month away.", True),
         # "When does ... hit shelves?" asks of what is ahead: a date ahead answers it.
         ("When does Coca-Cola Spiced hit store shelves?", "It will be hitting shelves on Feb. 19.", False),
     ],
@@ -659,3 +660,32 @@ def test_a_sentence_telling_a_state_gone_by_is_stale() -> None:
     assert _stale("Former Prime Minister Boris Johnson attended.", 2022, prime_minister)
     # "former" of another role than the one asked says nothing of it.
     assert not _stale("Sunak, the prime minister, met former President Obama.", 2022, prime_minister)
+
+
+def test_another_edition_of_the_event_asked_about_is_no_answer() -> None:
+    from rag.values import editions, other_edition
+
+    asked = editions("Which team won Super Bowl LVIII?")
+    assert asked == {"super bowl": "lviii"}
+    assert other_edition(asked, "Super Bowl LVI's teams were the Rams and the Bengals.")
+    assert other_edition(asked, "The Chiefs won Super Bowl LVII last year.")
+    assert not other_edition(asked, "Super Bowl LVIII is less than a month away.")
+    assert not other_edition(asked, "World War II ended in 1945.")  # another event's numeral
+    assert other_edition(
+        editions("Who won at the 95th Academy Awards?"), "CODA won at the 94th Academy Awards."
+    )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "fact_box"),
+    [
+        ("NFL accolades: Super Bowl champion (2023), All-Pro second team (2022)", True),
+        ("Born: June 5, 1960", True),
+        ("Haley spokesperson Olivia Perez-Cubas said: \u201cIt is not surprising.\u201d", False),
+        ("The result: Trump won Iowa by 30 points.", False),
+    ],
+)
+def test_a_fact_box_line_is_told_from_a_sentence(sentence: str, fact_box: bool) -> None:
+    from rag.extractive import _FACT_BOX
+
+    assert bool(_FACT_BOX.match(sentence)) is fact_box
