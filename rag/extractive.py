@@ -512,19 +512,22 @@ def _joins(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
     return not (
         c.record.paragraph_id in state.paragraphs
         or _other_year(c, state)
-        or _holds_less(c, state)
+        or _holds_less(c, state, shape)
         or _same_value(c, state, shape)
         or _no_rival(c, state, shape)
         or _adds_no_value(c, state, shape)
     ) and bool(c.covered - state.covered)
 
 
+# The kinds whose values tell one answer from another ("name" holds nearly any capitalised word).
+_TYPED = frozenset(("person", "number", "date", "organization", "company"))
+
+
 def _adds_no_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
     """The best sentence gives a name, number or date asked for: a sentence giving none adds only
     background ("After the earthquake, officials issued a tsunami warning"), unless it says the
     answer is not known."""
-    typed = shape.kind in ("person", "number", "date", "organization", "company")
-    return typed and state.best.has_kind and not c.has_kind and not_known(c.text) is None
+    return shape.kind in _TYPED and state.best.has_kind and not c.has_kind and not_known(c.text) is None
 
 
 def _other_year(c: _Candidate, state: _Joining) -> bool:
@@ -532,10 +535,11 @@ def _other_year(c: _Candidate, state: _Joining) -> bool:
     return state.best.in_year and not c.in_year
 
 
-def _holds_less(c: _Candidate, state: _Joining) -> bool:
-    """A complete answer is joined only by a rival holding as much of the question, not by one that
-    adds a word."""
-    return state.complete and c.share < state.best.share
+def _holds_less(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
+    """A complete answer, or one giving the name, number or date asked, is joined only by a rival
+    holding as much of the question, not by one that adds a word."""
+    gives = shape.kind in _TYPED and state.best.has_kind
+    return (state.complete or gives) and c.share < state.best.share
 
 
 def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:

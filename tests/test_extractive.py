@@ -412,12 +412,19 @@ def test_veto_other_year_keeps_out_a_sentence_of_another_year_once_the_year_is_a
 
 def test_veto_holds_less_keeps_a_complete_answer_from_being_joined_by_a_weaker_sentence() -> None:
     from rag.extractive import _holds_less
+    from rag.questions import analyse_question
 
+    shape = analyse_question("Who co-owns the Faena hotel?")
     best = _candidate("Blavatnik co-owns the Faena hotel.", share=0.8)
-    assert _holds_less(_candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best))
-    assert not _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best))
+    assert _holds_less(_candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best), shape)
+    assert not _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
+    # Not complete, but it gives the name asked: a rival must still hold as much of the question.
+    assert _holds_less(
+        _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False), shape
+    )
+    best.has_kind = False  # nor gives it: any sentence may fill a gap
     assert not _holds_less(
-        _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False)
+        _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False), shape
     )
 
 
