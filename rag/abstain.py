@@ -221,3 +221,20 @@ def not_known(sentence: str) -> Abstention | None:
     if _NOT_KNOWN.search(sentence) and not _NOT_KNOWN_BUT.search(sentence):
         return Abstention(f"The articles say it is not known: \u201c{sentence.strip()}\u201d")
     return None
+
+
+# The sentence only weighs who or what it may be: "has discussed with Rodgers about being his running
+# mate", "a host with a particular edge at nabbing the final", "is considering". Not a description
+# ("Valieva, the favorite to win gold", "front-runner Trump won Iowa"): that may well answer.
+_SPECULATION = re.compile(
+    r"\b(?:has|have|had) (?:reportedly )?discussed\b|\b(?:is|are|was|were) (?:reportedly )?considering\b"
+    r"|\bin the running\b|\b(?:an|the|a \w+) edge (?:at|in|for|to)\b|\bshort-?list(?:ed)?\b",
+    re.IGNORECASE,
+)
+
+
+def speculation(sentence: str) -> Abstention | None:
+    """The sentence that would answer only weighs the candidates: nothing is decided yet."""
+    if _SPECULATION.search(sentence):
+        return Abstention(f"The articles only speculate: \u201c{sentence.strip()}\u201d")
+    return None

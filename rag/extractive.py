@@ -15,6 +15,7 @@ from rag.abstain import (
     no_good_sentence,
     not_known,
     short,
+    speculation,
     still_to_come,
     unanswerable,
 )
@@ -295,7 +296,11 @@ class _Scorer:
         if reason:
             return Abstention(reason)
         chosen = _choose(candidates, self.shape, self.tuning)
-        refusal = still_to_come(self.past, chosen[0].text, retrieved.as_of) or not_known(chosen[0].text)
+        refusal = (
+            still_to_come(self.past, chosen[0].text, retrieved.as_of)
+            or not_known(chosen[0].text)
+            or speculation(chosen[0].text)
+        )
         if not refusal and not _complete(chosen[0], self.shape, self.tuning):
             # The best sentence does not answer alone and the one filling its gap says the answer
             # is not known ("A Blue Angels pilot, whose name has not been released, ...").

@@ -696,3 +696,20 @@ def test_a_fact_box_line_is_told_from_a_sentence(sentence: str, fact_box: bool) 
     from rag.extractive import _FACT_BOX
 
     assert bool(_FACT_BOX.match(sentence)) is fact_box
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speculates"),
+    [
+        ("He reportedly has discussed with Rodgers about being his running mate.", True),
+        ("New York/New Jersey is a host with a particular edge at nabbing the 2026 final.", True),
+        ("The president is considering three candidates for the post.", True),
+        ("Kennedy named Nicole Shanahan as his running mate on Tuesday.", False),
+        ("Kamila Valieva, the favorite to win gold, tested positive.", False),  # a description
+        ("Front-runner Donald Trump won the Iowa caucuses.", False),
+    ],
+)
+def test_a_sentence_that_only_weighs_the_candidates_is_no_answer(sentence: str, speculates: bool) -> None:
+    from rag.abstain import speculation
+
+    assert (speculation(sentence) is not None) is speculates
