@@ -110,10 +110,38 @@ def still_to_come(past: set[str], sentence: str, as_of: str) -> Abstention | Non
     date the articles report the event as still to come."""
     if not past or not only_future(sentence, past):
         return None
+    return _to_come(sentence, as_of)
+
+
+def _to_come(sentence: str, as_of: str) -> Abstention:
     when = f"As of {format_date(dt.date.fromisoformat(as_of[:10]))}" if as_of else "So far"
     return Abstention(
         f"{when}, the articles report this only as still to come: \u201c{sentence.strip()}\u201d"
     )
+
+
+# What is reported ahead of the event the question asks about ("Putin's approval rating has
+# reached 80% ahead of the vote" for "What share of the vote did Putin receive?").
+_AHEAD_OF = re.compile(
+    r"\b(?:ahead of|on the eve of|in the (?:run|lead)-up to|leading up to) (?:the |this |next |[\w.-]+['\u2019]s )?"
+    r"((?:[\w-]+ ){0,2}[\w-]+)",
+    re.IGNORECASE,
+)
+
+
+def ahead_of_the_event(question: str, sentence: str, as_of: str) -> Abstention | None:
+    """A question about how an event went ("did ... receive", "won"), and the sentence that would
+    answer tells what stood ahead of that event: as of this date it is still to come."""
+    if not (re.search(r"\bdid\b", question, re.IGNORECASE) or asks_about_the_past(question)):
+        return None
+    asked = {stem(w) for w in words(question) if w not in STOPWORDS}
+    said = {stem(w) for w in words(sentence)}
+    verbs = {stem(w) for w in predicate_words(question)}
+    for m in _AHEAD_OF.finditer(sentence):
+        event = {stem(w) for w in words(m.group(1)) if w not in STOPWORDS}
+        if event & asked and not verbs & said:
+            return _to_come(sentence, as_of)
+    return None
 
 
 def only_future(sentence: str, verbs: set[str]) -> bool:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from rag.abstain import (
     Abstention,
+    ahead_of_the_event,
     asks_about_the_past,
     name_parts,
     no_good_sentence,
@@ -300,6 +301,7 @@ class _Scorer:
             still_to_come(self.past, chosen[0].text, retrieved.as_of)
             or not_known(chosen[0].text)
             or speculation(chosen[0].text)
+            or ahead_of_the_event(self.shape.question, chosen[0].text, retrieved.as_of)
         )
         if not refusal and not _complete(chosen[0], self.shape, self.tuning):
             # The best sentence does not answer alone and the one filling its gap says the answer

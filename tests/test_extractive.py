@@ -713,3 +713,39 @@ def test_a_sentence_that_only_weighs_the_candidates_is_no_answer(sentence: str, 
     from rag.abstain import speculation
 
     assert (speculation(sentence) is not None) is speculates
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "to_come"),
+    [
+        (
+            "What share of the vote did Vladimir Putin receive in the presidential election?",
+            "Putin's approval rating inside Russia has reached 80% ahead of the vote, a poll found.",
+            True,
+        ),
+        (
+            "Who won the Iowa caucuses?",
+            "Candidates crisscrossed the state on the eve of the Iowa caucuses.",
+            True,
+        ),
+        # The event asked about is another than the one ahead.
+        ("Who won the Iowa caucuses?", "Trump won Iowa easily ahead of the New Hampshire primary.", False),
+        # It tells the result: the question's verb is there.
+        (
+            "What share of the vote did Putin receive?",
+            "Putin received 87% of the vote after a campaign in which, ahead of the vote, rivals were barred.",
+            False,
+        ),
+        # Not a question of how an event went.
+        ("What is Putin's approval rating?", "It has reached 80% ahead of the vote.", False),
+    ],
+)
+def test_what_stood_ahead_of_the_event_asked_about_is_no_report_of_it(
+    question: str, sentence: str, to_come: bool
+) -> None:
+    from rag.abstain import ahead_of_the_event
+
+    found = ahead_of_the_event(question, sentence, "2024-03-14")
+    assert (found is not None) is to_come
+    if found:
+        assert found.reason.startswith("As of 14 March 2024, the articles report this only as still to come")
