@@ -51,7 +51,9 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     """The names, numbers or dates of the asked-for kind that the sentence gives (lower-cased,
     names stemmed), leaving out those the question itself contains; empty for "other"."""
     if kind == "number":  # "Flight 1282" in the question is no answer to "How much does it weigh?"
-        numbers = {re.sub(r"[,.]", "", n) for n in _NUMBER.findall(sentence)}
+        numbers = {re.sub(r"[,.]", "", n) for n in _NUMBER.findall(sentence)} - {
+            m.group(1) for m in _YEAR_IN.finditer(sentence)
+        }
         return {n for n in numbers if n not in question_terms} | {
             w for w in words(sentence) if w in AMOUNT_WORDS and w not in question_terms
         }
@@ -95,6 +97,12 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     return set()
 
 
+# A year where it dates something ("In 2001, the Netherlands..."): a date, no count or amount.
+_YEAR_IN = re.compile(
+    rf"\b(?:in|since|by|from|until|through|during|before|after|early|late|mid|{MONTH_PATTERN})\.?,?[\s-]+"
+    rf"(?:\d{{1,2}},?\s+)?((?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
 # An ordinal ("the 16th country") ranks; it counts nothing.
 # An edition of a recurring event: "Super Bowl LVIII", "the 94th Academy Awards".
 _EDITION = re.compile(

@@ -135,6 +135,9 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("date", "The 2024 caucuses", set(q.terms)) == set()
     # An ordinal ranks; it counts nothing: no answer to "How many members voted for it?".
     assert kind_values("number", "Greece became the 16th country to legalize it.", set()) == set()
+    # Nor does a year where it dates something; a number beside it still counts.
+    assert kind_values("number", "In 2001, the Netherlands was the first country.", set()) == set()
+    assert kind_values("number", "The company sold 2000 cars in 2019.", set()) == {"2000"}
     # A name after a title is a name though the title's organisation is the question's.
     nato = analyse_question("Who heads NATO and said there are no plans for combat troops?")
     assert kind_values("person", "NATO Secretary-General Jens Stoltenberg said so.", set(nato.terms)) == {
