@@ -56,6 +56,7 @@ from rag.values import (
     kind_values,
     names_a,
     other_edition,
+    sibling_event,
     sorts,
 )
 
@@ -229,8 +230,8 @@ class _Scorer:
             text = rec.text[s:e]
             if _asks(text) or text.rstrip().endswith(":") or _LINK.match(text) or _FACT_BOX.match(text):
                 continue  # a question, what leads into a list, a link to another story, a fact box
-            if self.editions and other_edition(self.editions, text):
-                continue  # "Super Bowl LVI's teams" tell nothing of Super Bowl LVIII
+            if (self.editions and other_edition(self.editions, text)) or sibling_event(shape.entities, text):
+                continue  # "Super Bowl LVI's teams", "the French Open": not the event asked about
             bag = {stem(w) for w in words(text)}
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {term for term in shape.terms if self.covers(term, bag)}

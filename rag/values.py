@@ -130,6 +130,32 @@ def other_edition(asked: dict[str, str], sentence: str) -> bool:
     )
 
 
+def sibling_event(entities: tuple[str, ...], sentence: str) -> bool:
+    """The sentence names a sibling of a name the question asks about, and not that name: "the
+    Screen Actors Guild Awards" for "the Producers Guild Awards", "the French Open" for "the
+    Australian Open"."""
+    low = sentence.lower()
+    own = {stem(w) for e in entities for w in words(e)}  # "U.S. Olympic" is no sibling of "Tokyo Olympic"
+    for entity in entities:
+        parts = [w for w in words(entity) if not _ROMAN_OR_YEAR.fullmatch(w)]
+        if len(parts) < 2 or all(re.search(rf"\b{re.escape(w)}\b", low) for w in parts):
+            continue
+        for run in capitalised_runs(sentence):
+            names = [w for w in words(" ".join(m.group(0) for m in run)) if w not in _TIME_WORDS]
+            # Another qualifier, not a shorter or differently spelt name ("PDC World Championship"
+            # for "PDC World Darts Championship", "Emanuel Macron" for "Emmanuel Macron").
+            if (
+                len(names) >= 2
+                and names[-1] == parts[-1]
+                and any(not matches_spelling(stem(w), own) for w in names[:-1])
+            ):
+                return True
+    return False
+
+
+_ROMAN_OR_YEAR = re.compile(r"[ivxlcdm]+|(?:19|20)\d\d|\d+(?:st|nd|rd|th)")
+
+
 _NUMBER = re.compile(r"(?<![\d,.])(?:\d[\d,.]*\d|\d)(?![\d,.]*\d|st\b|nd\b|rd\b|th\b)")
 _TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
 

@@ -749,3 +749,38 @@ def test_what_stood_ahead_of_the_event_asked_about_is_no_report_of_it(
     assert (found is not None) is to_come
     if found:
         assert found.reason.startswith("As of 14 March 2024, the articles report this only as still to come")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "sibling"),
+    [
+        (
+            "When will the Producers Guild Awards winners be announced?",
+            "On Wednesday, nominations for the Screen Actors Guild Awards will be announced.",
+            True,
+        ),
+        ("Who won the Australian Open?", "Djokovic won the French Open in June.", True),
+        (
+            "Who won the Australian Open?",
+            "Sinner, who lost at the French Open, won the Australian Open.",
+            False,
+        ),
+        # A shorter or differently spelt name of the same thing, or another name the question holds.
+        ("Who won the PDC World Darts Championship?", "He won the PDC World Championship.", False),
+        (
+            "What did French President Emmanuel Macron suggest?",
+            "French President Emanuel Macron spoke.",
+            False,
+        ),
+        (
+            "Which Tokyo Olympic medalist left the U.S. Olympic trials?",
+            "Saturday's U.S. Olympic trials lost the bronze medalist from the Tokyo Olympic Games.",
+            False,
+        ),
+    ],
+)
+def test_a_sibling_of_the_event_asked_about_is_no_answer(question: str, sentence: str, sibling: bool) -> None:
+    from rag.questions import analyse_question
+    from rag.values import sibling_event
+
+    assert sibling_event(analyse_question(question).entities, sentence) is sibling
