@@ -258,7 +258,8 @@ class _Scorer:
                 + t.w_paragraph * paragraph_cover
                 + t.w_type * c.has_kind
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
-                + (t.w_role * names_a(self.role, text, self.qterms) if self.role else 0.0)
+                # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
+                + (t.w_role * names_a(self.role, text, self.qterms) if self.role and not stale else 0.0)
                 + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
                 + c.timely

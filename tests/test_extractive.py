@@ -784,3 +784,16 @@ def test_a_sibling_of_the_event_asked_about_is_no_answer(question: str, sentence
     from rag.values import sibling_event
 
     assert sibling_event(analyse_question(question).entities, sentence) is sibling
+
+
+@pytest.mark.slow
+def test_a_name_beside_a_role_held_before_is_no_holder_now(tmp_path, model_dir) -> None:
+    text = (
+        "At the summit, Veldoria's former Prime Minister Tomas Brandt spoke about the budget.\n\n"
+        "Lena Ives became Veldoria's new prime minister on Monday, replacing him after a vote."
+    )
+    engine = engine_on(tmp_path, model_dir, _election("pm", "2024-03-05", "Veldoria politics", text))
+    answer = engine.ask("Who is the prime minister of Veldoria?", llm=False, as_of="2024-03-10")
+    assert not answer.abstained, answer.abstain_reason
+    assert answer.text.split("[")[0].count("Lena Ives") == 1, answer.text
+    assert "Brandt" not in answer.text.split("[")[0], answer.text
