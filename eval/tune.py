@@ -42,6 +42,7 @@ GRID: dict[str, Sequence[Any]] = {
     "w_identity": [0.0, 0.3, 0.6],
     "w_count": [0.0, 0.2, 0.4],
     "w_stale": [0.0, 0.2, 0.4],
+    "w_role": [0.0, 0.5, 1.0],
     "rerank.pool": [30, 40, 60],
     "rerank.paragraph": [0.8, 1.0, 1.2],
     "rerank.sentence": [0.0, 0.15, 0.35],
@@ -50,6 +51,7 @@ GRID: dict[str, Sequence[Any]] = {
     "rerank.time_soft": [0.15, 0.5, 0.8],
     "rerank.titles": [0, 3, 5],
     "rerank.answer_form": [0.0, 0.2, 0.4],
+    "rerank.not_prose": [0.0, 0.3, 0.6],
 }
 MAX_FALSE_ABSTENTIONS = 0.05
 

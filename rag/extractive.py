@@ -81,7 +81,7 @@ class Tuning:
     w_year: float = 0.3  # the question names a year and the paragraph is of that year
     w_time_window: float = 0.3  # the article is of the time the question names ("this week")
     w_time_soft: float = 0.3  # the article is recent and the question asks for the latest state
-    rival_ratio: float = 0.9  # an earlier or later report giving another value, this close, is shown too
+    rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
     w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
