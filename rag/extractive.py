@@ -582,7 +582,7 @@ def _over_time(
     within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
     None when the reports agree or are not dated apart."""
     if shape.kind in ("other", "name", "cause", "type") or not chosen[0].has_kind:
-        return None  # nearly every sentence holds some name: two names tell no change
+        return None  # two names (causes, kinds) tell no change as two numbers do: most sentences hold some
     lead = chosen[0]
     asked = set(shape.terms)
     lead_values = kind_values(shape.kind, lead.text, asked)

@@ -68,7 +68,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
     if kind == "person":  # name-like words outside the names the question already contains
         return {
             stem(w)
-            for run in _person_runs(sentence, question_terms)
+            for run in _person_runs(sentence)
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
             and not after_the(sentence, run[0].start())
             for m in run
@@ -103,7 +103,6 @@ _YEAR_IN = re.compile(
     rf"(?:\d{{1,2}},?\s+)?((?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
-# An ordinal ("the 16th country") ranks; it counts nothing.
 # An edition of a recurring event: "Super Bowl LVIII", "the 94th Academy Awards".
 _EDITION = re.compile(
     r"\b((?:[A-Z][\w'\u2019-]*\s+){1,3})([IVXLCDM]{2,}|[IVXLCDM](?=['\u2019]s\b))(?:['\u2019]s)?\b"
@@ -156,6 +155,7 @@ def sibling_event(entities: tuple[str, ...], sentence: str) -> bool:
 _ROMAN_OR_YEAR = re.compile(r"[ivxlcdm]+|(?:19|20)\d\d|\d+(?:st|nd|rd|th)")
 
 
+# An ordinal ("the 16th country") ranks; it counts nothing.
 _NUMBER = re.compile(r"(?<![\d,.])(?:\d[\d,.]*\d|\d)(?![\d,.]*\d|st\b|nd\b|rd\b|th\b)")
 _TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
 
@@ -248,15 +248,14 @@ _TITLES = frozenset(
 )
 
 
-def _person_runs(sentence: str, question_terms: set[str]) -> list[list[re.Match[str]]]:
+def _person_runs(sentence: str) -> list[list[re.Match[str]]]:
     """`capitalised_runs`, each cut after a title: only the name after it is kept ("NATO
     Secretary-General Jens Stoltenberg" gives "Jens Stoltenberg" though the question names NATO)."""
-    asked = _TITLES
     out: list[list[re.Match[str]]] = []
     for run in capitalised_runs(sentence):
         part: list[re.Match[str]] = []
         for m in run:
-            if asked and m.group(0).strip(".,\u2019'").lower() in asked:
+            if m.group(0).strip(".,\u2019'").lower() in _TITLES:
                 part = []  # where they serve, not who
             else:
                 part.append(m)
