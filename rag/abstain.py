@@ -51,9 +51,11 @@ TIME_NAMES = frozenset((*MONTHS, *MONTH_ABBREVIATIONS, *WEEKDAYS))
 
 @dataclass(frozen=True)
 class Abstention:
-    """Why the articles do not answer the question (shown to the user as is)."""
+    """Why the articles do not answer the question (shown to the user as is). `final`: no reader
+    could answer from them either (they never mention what the question is about)."""
 
     reason: str
+    final: bool = False
 
 
 def name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
@@ -176,15 +178,23 @@ def unanswerable(
     """Why the corpus cannot answer the question, whatever its sentences say; None if it may."""
     if not records:
         return "The articles do not say: nothing relevant was found."
-    missing = unknown_entities(shape, known)
-    if missing:
-        return f"The articles do not mention {' or '.join(short(m) for m in missing[:2])}."
     if shape.kind in ("person", "number", "date"):
         reason = unknown_word(shape, records, retrieved, known, tuning)
         if reason:
             return reason
     if max(retrieved.dense_similarity.values(), default=0.0) < tuning.min_paragraph_similarity:
         return "The articles do not say: none of them is about this."
+    return None
+
+
+def absent_subject(shape: QuestionShape, known: Callable[[str], bool]) -> Abstention | None:
+    """The question is about a name the corpus never mentions ("What is the capital of
+    Australia?"): no passage can answer it, so no reader, model or not, need be asked."""
+    missing = unknown_entities(shape, known)
+    if missing:
+        return Abstention(
+            f"The articles do not mention {' or '.join(short(m) for m in missing[:2])}.", final=True
+        )
     return None
 
 

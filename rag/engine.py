@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from rag.abstain import Abstention
 from rag.citations import CitationKeys
 from rag.config import Settings
 from rag.corpus import SkippedFile, find_boilerplate, iter_files, load_articles, split_paragraphs
@@ -461,7 +462,11 @@ class Engine:
             return self.extractive.compose(evidence, keys)
 
         answer: Answer | None = None
-        if use_llm:
+        outcome = evidence.outcome
+        if use_llm and isinstance(outcome, Abstention) and outcome.final:
+            # The articles never mention what the question is about: a model can only guess.
+            answer = replace(extractive(), notices=("The language model was not asked: " + outcome.reason,))
+        elif use_llm:
             passages = evidence.retrieved.passages
             for item in self.llm_answerer.run(q, passages, keys, extractive, stream, filters.as_of):
                 if isinstance(item, Answer):

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from rag.abstain import (
     Abstention,
+    absent_subject,
     ahead_of_the_event,
     asks_about_the_past,
     name_parts,
@@ -274,6 +275,9 @@ class _Scorer:
             for p in retrieved.passages
             if p.paragraph_id in retrieved.records
         ]
+        absent = absent_subject(self.shape, self.lookup.known) if records else None
+        if absent:
+            return absent
         reason = unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
         if reason:
             return Abstention(reason)

@@ -568,6 +568,16 @@ def test_engine_uses_the_llm_only_when_configured_or_asked(seeds_engine: Any, fa
     assert len(fake.requests) == calls
 
 
+def test_a_question_about_what_the_articles_never_mention_is_not_sent_to_the_model(
+    seeds_engine: Any, fake: FakeOpenAI
+) -> None:
+    engine = _llm_engine(seeds_engine, fake.url)
+    answer = engine.ask("What is the capital of Australia?", llm=True)
+    assert answer.abstained and answer.abstain_reason == "The articles do not mention Australia."
+    assert answer.notices == ("The language model was not asked: The articles do not mention Australia.",)
+    assert fake.requests == []  # no call: a model could only guess
+
+
 def test_engine_falls_back_to_the_same_extractive_answer(seeds_engine: Any, fake: FakeOpenAI) -> None:
     engine = _llm_engine(seeds_engine, fake.url, llm_max_retries=0)
     fake.script(Reply(status=500))
