@@ -45,7 +45,7 @@ from rag.questions import (
     years_in,
 )
 from rag.retrieve import merge
-from rag.schema import Answer, Citation, Record, Retrieved, is_heading, is_link_line
+from rag.schema import LINK_LABELS, Answer, Citation, Record, Retrieved, is_heading, is_link_line
 from rag.terms import stem, words
 from rag.values import (
     counts,
@@ -585,7 +585,7 @@ def _over_time(
     articles give different values for what is asked (a name, a number, a date) and score
     within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
     None when the reports agree or are not dated apart."""
-    if shape.kind in ("other", "name", "cause", "type") or not chosen[0].has_kind:
+    if shape.kind not in _TYPED or not chosen[0].has_kind:
         return None  # two names (causes, kinds) tell no change as two numbers do: most sentences hold some
     lead = chosen[0]
     asked = set(shape.terms)
@@ -663,9 +663,7 @@ def _with_context(c: _Candidate) -> str:
 
 # A link to another story run into the text: "More: Everything you need to know about...".
 # Also a headline run into its label without a space: "King Charles III's health:British monarch...".
-_LINK = re.compile(
-    r"\s*(?:(?i:read more|more|related|watch|see also|also read)\s*:|[^:.!?]{3,80}[a-z\u2019')]:[A-Z\u201c\"])"
-)
+_LINK = re.compile(rf"\s*(?:(?i:{LINK_LABELS})\s*:|[^:.!?]{{3,80}}[a-z\u2019')]:[A-Z\u201c\"])")
 
 # A fact box's line: a short label, a colon and a list with no sentence end ("NFL accolades: Super
 # Bowl champion (2023), All-Pro second team (2022)"): whose accolades it does not say.

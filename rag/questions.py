@@ -54,10 +54,8 @@ _COMPANY_NOUNS = (
 )
 # Words between "which" and the noun it asks for ("Which University of Central Florida student"):
 # any but a verb, which ends the noun phrase ("Which team did the player...").
-_MODIFIERS = (
-    r"(?:(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)"
-    r"[\w'\u2019.-]+ ){0,5}"
-)
+_VERB = r"(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b"
+_MODIFIERS = rf"(?:(?!{_VERB})[\w'\u2019.-]+ ){{0,5}}"
 _TYPE = re.compile(r"^(?:(?:in|of|for|with) )?what (?:kind|type|sort|form)s? of (?:an? )?([a-z][\w-]*)")
 _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     (
@@ -108,7 +106,7 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         re.compile(
             r"\bnames?\b(?! after\b)"  # "What is the name of the wildfire?", "What names did they give..."
             r"|^(?:(?:in|on|at|from|to|by|for|with|of|about) )?which (?!(?:kind|type|sort|form)s?\b)"
-            r"(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|may|might)\b)\w"
+            rf"(?!{_VERB})\w"
         ),
     ),
 ]

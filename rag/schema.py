@@ -171,9 +171,8 @@ def is_heading(text: str) -> bool:
 
 # A link to another story set as a paragraph: "MORE: Delaware trooper killed at Bear Wawa",
 # "WHAT HAPPENED: Standoff ends in Middletown; suspect ... killed" (a label, then a headline).
-_LINK_LINE = re.compile(
-    r"^\s*(?:[A-Z][A-Z\s'\u2019&-]{1,30}|(?i:read more|more|related|watch|see also|also read|listen)):\s*\S"
-)
+LINK_LABELS = "read more|more|related|watch|see also|also read|listen"  # what leads into a link
+_LINK_LINE = re.compile(rf"^\s*(?:[A-Z][A-Z\s'\u2019&-]{{1,30}}|(?i:{LINK_LABELS})):\s*\S")
 
 
 def is_link_line(text: str) -> bool:
