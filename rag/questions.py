@@ -41,7 +41,14 @@ _PERSON_NOUNS = (
     "researcher|doctor|lawyer|attorney|colleague|suspect|victim|winner|driver|rapper|musician|"
     "director|commander|ambassador|chairman|chairwoman|chair|captain|owner|"
     "co-star|host|anchor|reporter|correspondent|economist|historian|boss|manager|pope|bishop|"
-    "priest|monarch|heir|successor|predecessor|queen|king|princess|daughter|son|wife|husband"
+    "priest|monarch|heir|successor|predecessor|queen|king|princess|daughter|son|wife|husband|"
+    # People named by age or by what they do ("Which 13-year-old...", "Which gymnast...").
+    r"\d+-year-old|teenager|teen|boy|girl|mother|father|brother|worker|employee|"
+    "resident|passenger|survivor|witness|whistleblower|comedian|filmmaker|producer|artist|"
+    "designer|chef|novelist|poet|quarterback|pitcher|goalkeeper|striker|gymnast|golfer|swimmer|"
+    "skater|runner|skier|boxer|wrestler|jockey|rider|climber|astronaut|inventor|entrepreneur|"
+    "investor|banker|trader|donor|philanthropist|prosecutor|detective|sheriff|firefighter|nurse|"
+    "surgeon|physician|professor|rabbi|imam|admiral|lieutenant|sergeant"
 )
 _ORGANIZATION_NOUNS = (
     "organi[sz]ations?|fund|agency|institution|body|council|ministry|committee|"
