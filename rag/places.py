@@ -6,6 +6,7 @@ aliases let retrieval, coverage and the unknown-name check see them as the same 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from rag.terms import stem, words
@@ -109,6 +110,31 @@ def _table() -> dict[str, frozenset[str]]:
 def place_aliases(term: str) -> frozenset[str]:
     """Stemmed terms naming the same place as the stemmed `term` (empty if it names none)."""
     return _table().get(term, frozenset())
+
+
+# States and provinces, named in news as often as countries; babel holds the countries only.
+_STATES = """
+alabama, alaska, arizona, arkansas, california, colorado, connecticut, delaware, florida, georgia,
+hawaii, idaho, illinois, indiana, iowa, kansas, kentucky, louisiana, maine, maryland, massachusetts,
+michigan, minnesota, mississippi, missouri, montana, nebraska, nevada, new hampshire, new jersey,
+new mexico, new york, north carolina, north dakota, ohio, oklahoma, oregon, pennsylvania,
+rhode island, south carolina, south dakota, tennessee, texas, utah, vermont, virginia, washington,
+west virginia, wisconsin, wyoming, alberta, british columbia, manitoba, new brunswick, nova scotia,
+ontario, quebec, saskatchewan, yukon
+"""
+
+
+@lru_cache(maxsize=1)
+def _place_names() -> frozenset[str]:
+    from babel import Locale  # country names in English, from the CLDR; loaded on first use
+
+    names = {n.lower() for n in Locale("en").territories.values()}
+    return frozenset(names | {n.strip() for n in _STATES.split(",")})
+
+
+def is_place_name(name: str) -> bool:
+    """`name` ("Kenya", "South Carolina", "Texas's") names a country, state or province as a whole."""
+    return re.sub(r"['\u2019]s$", "", name.strip(" .,")).lower() in _place_names()
 
 
 def place_words(text: str) -> list[str]:

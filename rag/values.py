@@ -14,7 +14,7 @@ from rag.lexicon import (
     is_past_tense,
     matches_spelling,
 )
-from rag.places import place_aliases
+from rag.places import is_place_name, place_aliases
 from rag.terms import STOPWORDS, stem, words
 
 MONTH_PATTERN = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
@@ -71,6 +71,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             for run in _person_runs(sentence)
             if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
             and not after_the(sentence, run[0].start())
+            and not is_place_name(" ".join(m.group(0) for m in run))  # "California", "South Carolina"
             for m in run
             if name_like(m.group(0))
             for w in words(m.group(0))
@@ -269,7 +270,8 @@ def _person_runs(sentence: str) -> list[list[re.Match[str]]]:
 _NOT_NAMES = frozenset(
     "president minister secretary vice prince king queen general foreign national security council "
     "state states united house government republic union kingdom embassy ministry parliament "
-    "congress senate court committee agency department office party representatives".split()
+    "congress senate court committee agency department office party representatives democrat "
+    "democrats republican republicans".split()
 ) | frozenset((*WEEKDAYS, *MONTHS))
 
 

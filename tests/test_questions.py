@@ -284,6 +284,17 @@ def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
     )
 
 
+def test_a_country_state_or_party_is_no_person() -> None:
+    from rag.places import is_place_name
+    from rag.values import kind_values
+
+    assert is_place_name("Kenya") and is_place_name("South Carolina") and is_place_name("Texas's")
+    assert not is_place_name("Trump")
+    said = "The flight was bound for Ontario, California, and Democrats in Kenya said nothing."
+    assert kind_values("person", said, set()) == set()
+    assert kind_values("person", "Voters backed Joe Biden in South Carolina.", set()) == {"joe", "biden"}
+
+
 def test_a_date_word_elsewhere_does_not_make_a_question_ask_for_a_date() -> None:
     from rag.questions import analyse_question
 
