@@ -38,6 +38,7 @@ from rag.questions import (
     identity_name,
     is_multi_hop,
     names_to_complete,
+    predicate_words,
     role_noun,
     source_terms,
     term_matches,
@@ -85,6 +86,7 @@ class Tuning:
     rival_ratio: float = 0.85  # an earlier or later report giving another value, this close, is shown too
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
+    w_verb: float = 0.2  # the sentence uses the question's own verb ("transferred his authority to")
     w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
 
 
@@ -174,6 +176,11 @@ class _Scorer:
         self.past = asks_about_the_past(question)
         self.identity = identity_name(question)
         self.names = name_parts(self.shape)
+        # "To whom did Austin transfer his authority?": the sentence telling that act, not his day
+        # (for the kinds whose value the act gives; "Which fuel has the EU agreed..." is no act).
+        self.verbs = (
+            {stem(w) for w in predicate_words(question)} & self.qterms if self.shape.kind in _TYPED else set()
+        )
         self._titles: dict[str, frozenset[str]] = {}
         self._mentioned: dict[tuple[str, str], bool] = {}
         self.scope = retrieved.scope
@@ -265,6 +272,7 @@ class _Scorer:
                 + t.w_year * c.in_year
                 + c.timely
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
+                + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
             )
             yield c
 

@@ -797,3 +797,26 @@ def test_a_name_beside_a_role_held_before_is_no_holder_now(tmp_path, model_dir) 
     assert not answer.abstained, answer.abstain_reason
     assert answer.text.split("[")[0].count("Lena Ives") == 1, answer.text
     assert "Brandt" not in answer.text.split("[")[0], answer.text
+
+
+@pytest.mark.slow
+def test_the_sentence_telling_the_question_s_own_act_gains_w_verb(tmp_path, model_dir) -> None:
+    from dataclasses import replace
+
+    from rag.extractive import TUNING, ExtractiveAnswerer
+
+    text = (
+        "Defense chief Marek Olsen, 70, was taken back to the hospital by his security detail at "
+        "2:20 p.m. Sunday, according to Navy spokesman Peter Rask.\n\n"
+        "Just before 5 p.m., he transferred his authority to his deputy, Kathleen Vidal."
+    )
+    article = {"id": "olsen", "title": "Olsen back in hospital", "text": text}
+    engine = engine_on(tmp_path, model_dir, json.dumps(article))
+    question = "To whom did Marek Olsen transfer his authority after being taken back to the hospital?"
+    firsts = []
+    for weight in (0.0, 1.0):  # the shipped weight decides the close calls between these
+        engine.extractive = ExtractiveAnswerer(replace(TUNING, w_verb=weight))
+        answer = engine.ask(question, llm=False)
+        assert not answer.abstained, answer.abstain_reason
+        firsts.append(answer.text[:30])
+    assert firsts == ["Defense chief Marek Olsen, 70,", "Just before 5 p.m., he transfe"]
