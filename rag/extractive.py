@@ -39,6 +39,7 @@ from rag.questions import (
     is_multi_hop,
     names_to_complete,
     predicate_words,
+    role_forms,
     role_noun,
     source_terms,
     term_matches,
@@ -167,6 +168,7 @@ class _Scorer:
         self.head = head_noun(question)
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
+        self.roles = role_forms(self.role) if self.role else ()
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         self.sorted = type_noun(question)
@@ -260,6 +262,9 @@ class _Scorer:
                 and _stale(text, self.as_of.year, self.qterms)
             )
             c.timely = timely - t.w_stale * stale
+            # "Ebrard was mayor from 2006 to 2012" holds no role in the 2021 the question names.
+            named = years_in(text) if self.years and self.roles else set()
+            held = not stale and not (named and named.isdisjoint(self.years))
             c.base = (
                 t.w_similarity * c.similarity
                 + t.w_lexical * c.share
@@ -267,7 +272,7 @@ class _Scorer:
                 + t.w_type * c.has_kind
                 + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
-                + (t.w_role * names_a(self.role, text, self.qterms) if self.role and not stale else 0.0)
+                + (t.w_role * any(names_a(r, text, self.qterms) for r in self.roles) if held else 0.0)
                 + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
                 + c.timely

@@ -397,14 +397,23 @@ def head_noun(question: str) -> str | None:
 
 # "Who is the prime minister of...", "Who is Denmark's reigning monarch?": the role whose holder is asked.
 _ROLE = re.compile(
-    r"^who (?:is|was|are|were) (?:the |[\w.-]+['\u2019]s )+(?:[\w-]+ ){0,3}?([a-z][\w-]*)(?: of\b| in\b| at\b| for\b|\?|$)"
+    r"^who (?:is|was|are|were) (?:(?:the |[\w.-]+['\u2019]s )+(?:[\w-]+ ){0,3}?([a-z][\w-]*)"
+    # "Who was mayor of Mexico City when...": a role without "the" is one of the person nouns.
+    rf"|({_PERSON_NOUNS}))(?: of\b| in\b| at\b| for\b|\?|$)"
 )
+# One role, two names: "Intel CEO Pat Gelsinger" answers "Who is the chief executive of Intel?".
+_ROLE_FORMS = {"execut": "ceo", "ceo": "execut"}
 
 
 def role_noun(question: str) -> str | None:
     """The stemmed role a "Who is the <role> of ..." question asks the holder of ("minister")."""
     m = _ROLE.match(question.strip().lower())
-    return stem(m.group(1)) if m else None
+    return stem(m.group(1) or m.group(2)) if m else None
+
+
+def role_forms(role: str) -> tuple[str, ...]:
+    """The stemmed role and its other name, if it has one ("execut" -> "execut", "ceo")."""
+    return (role, _ROLE_FORMS[role]) if role in _ROLE_FORMS else (role,)
 
 
 _FULL_NAME = re.compile(r"\b(?:full|first|given|whole|complete)\s+name\b", re.IGNORECASE)

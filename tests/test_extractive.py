@@ -820,3 +820,16 @@ def test_the_sentence_telling_the_question_s_own_act_gains_w_verb(tmp_path, mode
         assert not answer.abstained, answer.abstain_reason
         firsts.append(answer.text[:30])
     assert firsts == ["Defense chief Marek Olsen, 70,", "Just before 5 p.m., he transfe"]
+
+
+@pytest.mark.slow
+def test_a_role_held_in_other_years_than_the_question_names_earns_no_role_credit(tmp_path, model_dir) -> None:
+    text = (
+        "Daniel Orte was mayor of Veldor City from 2006 to 2012, when the bridge that collapsed was built.\n\n"
+        "Veldor City Mayor Clara Benn said 21 people died where the bridge collapsed."
+    )
+    article = _election("bridge", "2021-05-04", "Bridge collapses in Veldor City", text)
+    engine = engine_on(tmp_path, model_dir, article)
+    answer = engine.ask("Who was mayor of Veldor City when the bridge collapsed in 2021?", llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert answer.text.startswith("Veldor City Mayor Clara Benn said"), answer.text

@@ -14,6 +14,7 @@ from rag.questions import (
     is_multi_hop,
     names_to_complete,
     predicate_words,
+    role_forms,
     role_noun,
 )
 from rag.terms import stem
@@ -324,9 +325,12 @@ def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
         ("Who is the NBA's all-time leading scorer?", "scorer"),
         ("Who is Denmark's reigning monarch?", "monarch"),
         ("Who is the CEO of the Walt Disney Company?", "ceo"),
+        ("Who was mayor of Mexico City when the overpass collapsed?", "mayor"),  # no "the"
+        ("Who was arrested in Paris?", None),  # a verb, not a role
         ("Who is Steve Witkoff?", None),  # who someone is, not who holds a role
         ("Who won the election?", None),
     ],
 )
 def test_a_who_is_the_role_question_names_the_role(question: str, role: str | None) -> None:
+    assert role_forms(stem("executive")) == (stem("executive"), "ceo")  # "Intel CEO Pat Gelsinger"
     assert role_noun(question) == (stem(role) if role else None)
