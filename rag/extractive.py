@@ -25,6 +25,7 @@ from rag.citations import CitationKeys, marker
 from rag.dates import format_date, parse_date, time_fit, without_time
 from rag.places import place_aliases
 from rag.questions import (
+    DAY_OF_MONTH,
     PRONOUN_START,
     QuestionShape,
     acronym,
@@ -88,6 +89,7 @@ class Tuning:
     w_identity: float = 0.3  # "Who is X?": the sentence says who X is ("X, the head of ...")
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
     w_verb: float = 0.2  # the sentence uses the question's own verb ("transferred his authority to")
+    w_day: float = 0.3  # "When will...?": a day of a month ("on Feb. 25"), not "earlier this week"
     w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
 
 
@@ -171,6 +173,8 @@ class _Scorer:
         self.roles = role_forms(self.role) if self.role else ()
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
+        # "When will the winners be announced?": "on Feb. 25" tells more than "earlier this week".
+        self.day = DAY_OF_MONTH if self.shape.kind == "date" and self.unit is None else None
         self.sorted = type_noun(question)
         self.editions = editions(question)
         # "the Golden Globes 2024": that year's, not 2021's; a follow-up keeps the year asked before.
@@ -278,6 +282,7 @@ class _Scorer:
                 + c.timely
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
                 + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
+                + (t.w_day * bool(self.day.search(text)) if self.day else 0.0)
             )
             yield c
 

@@ -336,14 +336,12 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
 
 
 # What a date question asks for, when it says: "On what date" a day of a month, "In what year" a year.
+DAY_OF_MONTH = re.compile(
+    rf"\b(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}\b",
+    re.IGNORECASE,
+)
 _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
-    (
-        re.compile(r"\b(?:what|which) (?:date|day of the month)\b"),
-        re.compile(
-            rf"\b(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}\b",
-            re.IGNORECASE,
-        ),
-    ),
+    (re.compile(r"\b(?:what|which) (?:date|day of the month)\b"), DAY_OF_MONTH),
     (re.compile(r"\b(?:what|which) year\b|^when (?:was|were) .+ born\b"), re.compile(r"\b(?:19|20)\d\d\b")),
 ]
 

@@ -833,3 +833,26 @@ def test_a_role_held_in_other_years_than_the_question_names_earns_no_role_credit
     answer = engine.ask("Who was mayor of Veldor City when the bridge collapsed in 2021?", llm=False)
     assert not answer.abstained, answer.abstain_reason
     assert answer.text.startswith("Veldor City Mayor Clara Benn said"), answer.text
+
+
+@pytest.mark.slow
+def test_a_day_of_a_month_tells_when_better_than_a_vague_time(tmp_path, model_dir) -> None:
+    from dataclasses import replace
+
+    from rag.extractive import TUNING, ExtractiveAnswerer
+
+    text = (
+        "The Makers Guild announced its nominations earlier this week, and the Makers Guild Awards "
+        "nominees include three dramas.\n\n"
+        "Winners will be announced at a ceremony in Los Angeles on Feb. 25."
+    )
+    article = {"id": "guild", "title": "Makers Guild Awards nominations", "text": text}
+    engine = engine_on(tmp_path, model_dir, json.dumps(article))
+    question = "When will the Makers Guild Awards winners be announced?"
+    firsts = []
+    for weight in (0.0, TUNING.w_day):
+        engine.extractive = ExtractiveAnswerer(replace(TUNING, w_day=weight))
+        answer = engine.ask(question, llm=False)
+        assert not answer.abstained, answer.abstain_reason
+        firsts.append(answer.text[:20])
+    assert firsts == ["The Makers Guild ann", "Winners will be anno"]
