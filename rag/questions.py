@@ -329,6 +329,22 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
         ),
     ),
     (
+        # A rate of the economy is a percentage ("the annual inflation rate"), a price is money.
+        re.compile(
+            r"\b(?:inflation|interest|unemployment|jobless|mortgage|tax|growth|poverty|approval) rates?\b"
+        ),
+        re.compile(r"\d\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
+    ),
+    (
+        re.compile(
+            r"\bwhat (?:is|was|are|were) the (?:[\w-]+ ){0,3}?(?:price|cost|fee|salary|fine|wage|going rate)\b"
+        ),
+        re.compile(
+            r"[$\u20ac\u00a3]\s?\d|\d[\d,.]*(?:\s?(?:million|billion|trillion))?\s?(?:dollars|euros|pounds|yen|yuan)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         re.compile(r"\bhow old\b"),
         re.compile(r"\b\d+[- ]years?[- ]old\b|\baged? \d+|, \d{1,3},", re.IGNORECASE),
     ),

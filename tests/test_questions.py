@@ -205,6 +205,12 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
         ("How large is the iceberg?", "It measures about 1,500 square miles.", "The 1,000-ton iceberg spun."),
         ("How old is the pope?", "The 87-year-old pope met him.", "The pope met 3 leaders."),
         (
+            "What is the going rate for a 30-second ad?",
+            "Spots sold for more than $4 million each.",
+            "CBS covers the Feb. 3 game.",
+        ),
+        ("What is the annual inflation rate?", "Prices rose 3.1% in a year.", "The Fed met on Jan. 31."),
+        (
             "How much money in damages are the fans seeking?",
             "They seek $5 million in damages.",
             "Two fans sued on Jan. 19.",
