@@ -45,6 +45,7 @@ GRID: dict[str, Sequence[Any]] = {
     "w_role": [0.0, 0.5, 1.0],
     "w_verb": [0.0, 0.1, 0.2, 0.3],
     "w_day": [0.0, 0.15, 0.3, 0.45],
+    "w_prep": [0.0, 0.25, 0.5, 0.75],
     "rerank.pool": [30, 40, 60],
     "rerank.paragraph": [0.8, 1.0, 1.2],
     "rerank.sentence": [0.0, 0.15, 0.35],

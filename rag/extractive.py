@@ -38,6 +38,7 @@ from rag.questions import (
     hop_query,
     identity_name,
     is_multi_hop,
+    leading_preposition,
     names_to_complete,
     predicate_words,
     role_forms,
@@ -59,6 +60,7 @@ from rag.values import (
     identifies,
     kind_values,
     names_a,
+    names_after,
     other_edition,
     sibling_event,
     sorts,
@@ -90,6 +92,9 @@ class Tuning:
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
     w_verb: float = 0.2  # the sentence uses the question's own verb ("transferred his authority to")
     w_day: float = 0.3  # "When will...?": a day of a month ("on Feb. 25"), not "earlier this week"
+    w_prep: float = (
+        0.5  # "In favor of whom...?": a name after that preposition ("in favor of his son Felipe")
+    )
     w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
 
 
@@ -171,6 +176,7 @@ class _Scorer:
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
+        self.preposition = leading_preposition(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         # "When will the winners be announced?": "on Feb. 25" tells more than "earlier this week".
@@ -283,6 +289,7 @@ class _Scorer:
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
                 + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
                 + (t.w_day * bool(self.day.search(text)) if self.day else 0.0)
+                + (t.w_prep * names_after(self.preposition, text, self.qterms) if self.preposition else 0.0)
             )
             yield c
 

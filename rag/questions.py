@@ -409,6 +409,18 @@ def head_noun(question: str) -> str | None:
     return stem(m.group(1))
 
 
+_LEADING_PREPOSITION = re.compile(
+    rf"^(to|with|in favou?r of|against|from|by|for) (?:whom|(?:which|what) {_MODIFIERS}(?:{_PERSON_NOUNS}))\b"
+)
+
+
+def leading_preposition(question: str) -> str | None:
+    """The preposition a question after a person opens with ("To whom...", "In favor of whom...",
+    "With which colleague..."): the sentence answering puts the name after it."""
+    m = _LEADING_PREPOSITION.match(question.strip().lower())
+    return m.group(1) if m else None
+
+
 # "Who is the prime minister of...", "Who is Denmark's reigning monarch?": the role whose holder is asked.
 _ROLE = re.compile(
     r"^who (?:is|was|are|were) (?:(?:the |[\w.-]+['\u2019]s )+(?:[\w-]+ ){0,3}?([a-z][\w-]*)"

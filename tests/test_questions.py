@@ -340,3 +340,30 @@ def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
 def test_a_who_is_the_role_question_names_the_role(question: str, role: str | None) -> None:
     assert role_forms(stem("executive")) == (stem("executive"), "ceo")  # "Intel CEO Pat Gelsinger"
     assert role_noun(question) == (stem(role) if role else None)
+
+
+@pytest.mark.parametrize(
+    ("question", "preposition"),
+    [
+        ("In favor of whom did the king abdicate?", "in favor of"),
+        ("To whom did Austin transfer his authority?", "to"),
+        ("With which CNN colleague did Zucker have a relationship?", "with"),
+        ("Whom did Djokovic beat in the final?", None),  # no preposition to find the name after
+        ("On which social network did he post it?", None),  # not a person
+    ],
+)
+def test_a_question_after_a_person_may_open_with_a_preposition(
+    question: str, preposition: str | None
+) -> None:
+    from rag.questions import leading_preposition
+
+    assert leading_preposition(question) == preposition
+
+
+def test_a_name_after_the_question_s_preposition_is_found() -> None:
+    from rag.values import names_after
+
+    king = {stem("juan"), stem("carlos"), stem("king")}
+    assert names_after("in favor of", "He stepped down in favor of his son Crown Prince Felipe.", king)
+    assert not names_after("in favor of", "Juan Carlos ruled in favor of reform for years.", king)
+    assert not names_after("to", "He gave it to King Juan Carlos.", king)  # the question's own man
