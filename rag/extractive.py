@@ -40,6 +40,7 @@ from rag.questions import (
     is_multi_hop,
     leading_preposition,
     names_to_complete,
+    part_of,
     predicate_words,
     role_forms,
     role_noun,
@@ -64,6 +65,7 @@ from rag.values import (
     other_edition,
     sibling_event,
     sorts,
+    within,
 )
 
 
@@ -179,6 +181,9 @@ class _Scorer:
         self.preposition = leading_preposition(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
+        self.whole = (
+            part_of(question) if self.shape.kind == "number" else None
+        )  # "How much of the $8.5 billion..."
         # "When will the winners be announced?": "on Feb. 25" tells more than "earlier this week".
         self.day = DAY_OF_MONTH if self.shape.kind == "date" and self.unit is None else None
         self.sorted = type_noun(question)
@@ -263,6 +268,7 @@ class _Scorer:
                 if self.sorted
                 else has_kind(shape.kind, text, self.qterms)
             ) and (self.unit is None or bool(self.unit.search(text)))
+            c.has_kind = c.has_kind and (self.whole is None or within(self.whole, text))
             c.in_year = in_year
             # A question about the current state: a sentence telling an older one ("the then-CEO",
             # "when he became Prime Minister in July 2020") is no report of it now.

@@ -21,6 +21,7 @@ from rag.values import (
     capitalised_runs,
     lone_names,
     name_like,
+    quantities,
 )
 
 _QUESTION_LEAD = frozenset(
@@ -360,6 +361,20 @@ _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(?:what|which) (?:date|day of the month)\b"), DAY_OF_MONTH),
     (re.compile(r"\b(?:what|which) year\b|^when (?:was|were) .+ born\b"), re.compile(r"\b(?:19|20)\d\d\b")),
 ]
+
+
+_PART_OF = re.compile(
+    r"\bhow (?:much|many) (?:[\w-]+ ){0,3}?of (?:the |[\w.-]+['\u2019]s )?([$\u20ac\u00a3]?\s?\d[\d,.]*(?:\s?(?:thousand|million|billion|trillion))?)",
+    re.IGNORECASE,
+)
+
+
+def part_of(question: str) -> tuple[float, bool] | None:
+    """The whole a "How much of X's $8.5 billion award..." question asks a part of, as an amount
+    and whether it is money; None if it names no such whole."""
+    m = _PART_OF.search(question)
+    found = quantities(m.group(1)) if m else []
+    return found[0] if found else None
 
 
 def asked_unit(question: str) -> re.Pattern[str] | None:

@@ -161,6 +161,32 @@ _NUMBER = re.compile(r"(?<![\d,.])(?:\d[\d,.]*\d|\d)(?![\d,.]*\d|st\b|nd\b|rd\b|
 _TOKENS = re.compile(r"[\w\u2019'.-]+|[\"\u201c\u201d]")
 
 
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_QUANTITY = re.compile(
+    r"([$\u20ac\u00a3])?\s?(\d[\d,]*(?:\.\d+)?)(?:\s?(thousand|million|billion|trillion)\b)?(\s?%|\s?percent\b)?",
+    re.IGNORECASE,
+)
+
+
+def quantities(text: str) -> list[tuple[float, bool]]:
+    """Each amount the text gives, scaled ("$8.5 billion" -> 8.5e9), and whether it is money;
+    a percentage is a share, no amount, and is left out."""
+    out = []
+    for m in _QUANTITY.finditer(text):
+        if m.group(4):
+            continue
+        value = float(m.group(2).replace(",", "")) * _SCALES.get((m.group(3) or "").lower(), 1.0)
+        out.append((value, bool(m.group(1))))
+    return out
+
+
+def within(whole: tuple[float, bool], sentence: str) -> bool:
+    """The sentence gives an amount that can be part of `whole` ("$28 billion" is no part of an
+    "$8.5 billion" award): smaller, and money if the whole is money."""
+    total, money = whole
+    return any(v < total for v, m in quantities(sentence) if m or not money)
+
+
 def sorts(noun: str, sentence: str, question_terms: set[str]) -> bool:
     """Whether the sentence may say what kind of `noun` is asked: it gives a word sorting it beyond
     the question's ("prostate cancer"), or does not name the noun at all ("drones" for "What kind

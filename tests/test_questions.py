@@ -367,3 +367,16 @@ def test_a_name_after_the_question_s_preposition_is_found() -> None:
     assert names_after("in favor of", "He stepped down in favor of his son Crown Prince Felipe.", king)
     assert not names_after("in favor of", "Juan Carlos ruled in favor of reform for years.", king)
     assert not names_after("to", "He gave it to King Juan Carlos.", king)  # the question's own man
+
+
+def test_a_part_asked_of_a_whole_is_smaller_than_it() -> None:
+    from rag.questions import part_of
+    from rag.values import within
+
+    award = part_of("How much of Intel's $8.5 billion award is earmarked for its Ohio project?")
+    assert award == (8.5e9, True)
+    assert part_of("How many of the 300 lawmakers voted for the bill?") == (300.0, False)
+    assert part_of("How much money did Intel get?") is None
+    # "$28 billion" and "$20 billion" are no part of $8.5 billion; a share is no amount at all.
+    assert not within(award, "A 25% tax credit helps its $28 billion project, up from $20 billion.")
+    assert within(award, "About $1.5 billion of it goes to Ohio.")
