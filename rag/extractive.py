@@ -136,6 +136,7 @@ class _Candidate:
     base: float = 0.0  # the score without the rank prior (a hop re-ranks the passages)
     score: float = 0.0
     timely: float = 0.0  # the part of `base` the article's date earns (its fit to the question's time)
+    fit: float = 0.0  # the part of `base` the sentence's shape earns (a name beside the role asked...)
 
 
 @dataclass
@@ -281,21 +282,26 @@ class _Scorer:
             # "Ebrard was mayor from 2006 to 2012" holds no role in the 2021 the question names.
             named = years_in(text) if self.years and self.roles else set()
             held = not stale and not (named and named.isdisjoint(self.years))
+            # How the sentence is shaped to give what is asked: the role beside a name, the act with
+            # the question's own verb, a day of a month, a name after the question's preposition.
+            c.fit = (
+                (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
+                # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
+                + (t.w_role * any(names_a(r, text, self.qterms) for r in self.roles) if held else 0.0)
+                + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
+                + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
+                + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
+                + (t.w_day * bool(self.day.search(text)) if self.day else 0.0)
+                + (t.w_prep * names_after(self.preposition, text, self.qterms) if self.preposition else 0.0)
+            )
             c.base = (
                 t.w_similarity * c.similarity
                 + t.w_lexical * c.share
                 + t.w_paragraph * paragraph_cover
                 + t.w_type * c.has_kind
-                + (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
-                # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
-                + (t.w_role * any(names_a(r, text, self.qterms) for r in self.roles) if held else 0.0)
-                + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + t.w_year * c.in_year
                 + c.timely
-                + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
-                + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
-                + (t.w_day * bool(self.day.search(text)) if self.day else 0.0)
-                + (t.w_prep * names_after(self.preposition, text, self.qterms) if self.preposition else 0.0)
+                + c.fit
             )
             yield c
 
@@ -581,9 +587,9 @@ def _other_year(c: _Candidate, state: _Joining) -> bool:
 
 def _holds_less(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
     """A complete answer, or one giving the name, number or date asked, is joined only by a rival
-    holding as much of the question, not by one that adds a word."""
+    holding as much of the question and shaped as well to answer it, not by one that adds a word."""
     gives = shape.kind in _TYPED and state.best.has_kind
-    return (state.complete or gives) and c.share < state.best.share
+    return (state.complete or gives) and (c.share < state.best.share or c.fit < state.best.fit)
 
 
 def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:

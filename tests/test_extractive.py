@@ -418,6 +418,11 @@ def test_veto_holds_less_keeps_a_complete_answer_from_being_joined_by_a_weaker_s
     best = _candidate("Blavatnik co-owns the Faena hotel.", share=0.8)
     assert _holds_less(_candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best), shape)
     assert not _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
+    # As much of the question, but not shaped as the answer is ("...with Allison Gollust" for "With
+    # which colleague...?"): no rival either.
+    best.fit = 0.5
+    assert _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
+    best.fit = 0.0
     # Not complete, but it gives the name asked: a rival must still hold as much of the question.
     assert _holds_less(
         _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False), shape
