@@ -589,7 +589,14 @@ def _holds_less(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
     """A complete answer, or one giving the name, number or date asked, is joined only by a rival
     holding as much of the question and shaped as well to answer it, not by one that adds a word."""
     gives = shape.kind in _TYPED and state.best.has_kind
-    return (state.complete or gives) and (c.share < state.best.share or c.fit < state.best.fit)
+    return (state.complete or gives) and (
+        c.share < state.best.share or c.fit < state.best.fit or _told(c, shape) < _told(state.best, shape)
+    )
+
+
+def _told(c: _Candidate, shape: QuestionShape) -> set[str]:
+    """The question's terms the sentence holds beyond its names: the act it tells ("win", "reelect")."""
+    return c.covered - {stem(w) for e in shape.entities for w in words(e)}
 
 
 def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
@@ -638,6 +645,8 @@ def _over_time(
             or c.record.publish_date == lead.record.publish_date
         ):
             continue
+        if _told(c, shape) < _told(lead, shape):
+            continue  # it tells less of the act asked about ("win", "reelect"): no other report of it
         values = kind_values(shape.kind, c.text, asked)
         theirs = {v for v in values if not term_matches(v, lead_values)}
         ours = {v for v in lead_values if not term_matches(v, values)}

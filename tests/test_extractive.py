@@ -433,6 +433,46 @@ def test_veto_holds_less_keeps_a_complete_answer_from_being_joined_by_a_weaker_s
     )
 
 
+def test_veto_holds_less_keeps_out_a_sentence_telling_less_of_the_act() -> None:
+    from rag.extractive import _holds_less
+    from rag.questions import analyse_question
+
+    shape = analyse_question("Whom did Novak Djokovic beat in the final to win the Italian Open?")
+    won = _candidate("Djokovic beat Rafael Nadal to win the Italian Open.", share=0.5)
+    won.covered = {"djokov", "win", "italian", "open"}
+    # More of the question's names, none of its act: Djokovic on Twitter is no rival to Nadal.
+    names = _candidate("From the Italian Open, Novak Djokovic posted on Twitter.", "b#p1", share=0.6)
+    names.covered = {"djokov", "novak", "italian", "open"}
+    assert _holds_less(names, _state(won), shape)
+    other = _candidate("Djokovic beat Roger Federer in the final to win it.", "b#p1", share=0.6)
+    other.covered = {"djokov", "beat", "final", "win"}
+    assert not _holds_less(other, _state(won), shape)
+
+
+def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
+    from dataclasses import replace
+
+    from rag.extractive import TUNING, _over_time
+    from rag.questions import analyse_question
+
+    def dated(text: str, aid: str, date: str, covered: set[str]):  # type: ignore[no-untyped-def]
+        c = _candidate(text, f"{aid}#p1", share=0.5, covered=covered)
+        c.record = replace(c.record, publish_date=date)
+        c.score = c.base = 2.0
+        return c
+
+    shape = analyse_question("What share of the runoff vote did Emmanuel Macron win in his reelection?")
+    runoff = dated(
+        "Macron took 58.5% of the vote and was reelected.", "a", "2022-04-24", {"macron", "vote", "reelect"}
+    )
+    earlier = dated(
+        "Macron won 52.1% of the vote and was reelected.", "b", "2017-05-08", {"macron", "vote", "reelect"}
+    )
+    first = dated("Macron is first with 28.6% of the vote.", "c", "2022-04-11", {"macron", "vote"})
+    assert _over_time([runoff], [runoff, earlier], shape, TUNING) == [runoff, earlier]
+    assert _over_time([runoff], [runoff, first], shape, TUNING) is None  # no reelection told
+
+
 def test_veto_same_value_keeps_out_a_sentence_repeating_the_answer() -> None:
     from rag.extractive import _same_value
     from rag.questions import analyse_question
