@@ -38,7 +38,7 @@ from rag.questions import (
     hop_query,
     identity_name,
     is_multi_hop,
-    leading_preposition,
+    name_cues,
     names_to_complete,
     part_of,
     predicate_words,
@@ -179,7 +179,7 @@ class _Scorer:
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
-        self.preposition = leading_preposition(question)
+        self.cues = name_cues(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         self.whole = (
@@ -292,7 +292,7 @@ class _Scorer:
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
                 + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
                 + (t.w_day * bool(self.day.search(text)) if self.day else 0.0)
-                + (t.w_prep * names_after(self.preposition, text, self.qterms) if self.preposition else 0.0)
+                + (t.w_prep * names_after(self.cues, text, self.qterms) if self.cues else 0.0)
             )
             c.base = (
                 t.w_similarity * c.similarity

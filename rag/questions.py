@@ -429,11 +429,21 @@ _LEADING_PREPOSITION = re.compile(
 )
 
 
-def leading_preposition(question: str) -> str | None:
-    """The preposition a question after a person opens with ("To whom...", "In favor of whom...",
-    "With which colleague..."): the sentence answering puts the name after it."""
-    m = _LEADING_PREPOSITION.match(question.strip().lower())
-    return m.group(1) if m else None
+_ASKS_NAME = re.compile(
+    r"^(?:what|which) names?\b|\bthe (?:full |official )?names? of\b|\bwhat is \w+(?: \w+)? called\b"
+)
+NAMING_WORDS = ("named", "called", "dubbed", "nicknamed", "known as")
+
+
+def name_cues(question: str) -> tuple[str, ...]:
+    """The words a sentence answering puts the name asked for after: the preposition a question
+    after a person opens with ("To whom...", "In favor of whom...", "With which colleague..."), or
+    "named", "called"... for a question after a name ("What names did they give the monkeys?")."""
+    low = question.strip().lower()
+    m = _LEADING_PREPOSITION.match(low)
+    if m:
+        return (m.group(1),)
+    return NAMING_WORDS if _ASKS_NAME.search(low) else ()
 
 
 # "Who is the prime minister of...", "Who is Denmark's reigning monarch?": the role whose holder is asked.

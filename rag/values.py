@@ -244,12 +244,11 @@ def names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
     )
 
 
-def names_after(preposition: str, sentence: str, question_terms: set[str]) -> bool:
-    """A name the question does not give follows the preposition within four words: "stepped down
-    in favor of his son Crown Prince Felipe", "the relationship is with Allison Gollust"."""
-    for m in re.finditer(
-        rf"\b{re.escape(preposition)}\b((?:\W+[\w\u2019'.-]+){{1,4}})", sentence, re.IGNORECASE
-    ):
+def names_after(cues: tuple[str, ...], sentence: str, question_terms: set[str]) -> bool:
+    """A name the question does not give follows one of the cue words within four words: "stepped
+    down in favor of his son Crown Prince Felipe", "the monkeys are named Zhong Zhong"."""
+    cue = "|".join(re.escape(c) for c in cues)
+    for m in re.finditer(rf"\b(?:{cue})\b((?:\W+[\w\u2019'.-]+){{1,4}})", sentence, re.IGNORECASE):
         for w in (t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", m.group(1))):
             if w[:1].isupper() and name_like(w) and not matches_spelling(stem(w.lower()), question_terms):
                 return True

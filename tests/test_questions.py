@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from rag.questions import (
+    NAMING_WORDS,
     acronym,
     analyse_question,
     asked_unit,
     bridge_names,
     head_noun,
     is_multi_hop,
+    name_cues,
     names_to_complete,
     predicate_words,
     role_forms,
@@ -343,30 +345,31 @@ def test_a_who_is_the_role_question_names_the_role(question: str, role: str | No
 
 
 @pytest.mark.parametrize(
-    ("question", "preposition"),
+    ("question", "cues"),
     [
-        ("In favor of whom did the king abdicate?", "in favor of"),
-        ("To whom did Austin transfer his authority?", "to"),
-        ("With which CNN colleague did Zucker have a relationship?", "with"),
-        ("Whom did Djokovic beat in the final?", None),  # no preposition to find the name after
-        ("On which social network did he post it?", None),  # not a person
+        ("In favor of whom did the king abdicate?", ("in favor of",)),
+        ("To whom did Austin transfer his authority?", ("to",)),
+        ("With which CNN colleague did Zucker have a relationship?", ("with",)),
+        ("What names did the scientists give the two monkeys?", NAMING_WORDS),
+        ("What was the name of the spacecraft?", NAMING_WORDS),
+        ("Whom did Djokovic beat in the final?", ()),  # no word to find the name after
+        ("On which social network did he post it?", ()),  # not a person
     ],
 )
-def test_a_question_after_a_person_may_open_with_a_preposition(
-    question: str, preposition: str | None
+def test_a_question_may_say_what_word_the_name_asked_for_follows(
+    question: str, cues: tuple[str, ...]
 ) -> None:
-    from rag.questions import leading_preposition
-
-    assert leading_preposition(question) == preposition
+    assert name_cues(question) == cues
 
 
 def test_a_name_after_the_question_s_preposition_is_found() -> None:
     from rag.values import names_after
 
     king = {stem("juan"), stem("carlos"), stem("king")}
-    assert names_after("in favor of", "He stepped down in favor of his son Crown Prince Felipe.", king)
-    assert not names_after("in favor of", "Juan Carlos ruled in favor of reform for years.", king)
-    assert not names_after("to", "He gave it to King Juan Carlos.", king)  # the question's own man
+    assert names_after(("in favor of",), "He stepped down in favor of his son Crown Prince Felipe.", king)
+    assert not names_after(("in favor of",), "Juan Carlos ruled in favor of reform for years.", king)
+    assert not names_after(("to",), "He gave it to King Juan Carlos.", king)  # the question's own man
+    assert names_after(NAMING_WORDS, "The monkeys are named Zhong Zhong and Hua Hua.", set())
 
 
 def test_a_part_asked_of_a_whole_is_smaller_than_it() -> None:
