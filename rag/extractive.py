@@ -94,9 +94,7 @@ class Tuning:
     w_count: float = 0.2  # "How many people...": the sentence puts a number before "people"
     w_verb: float = 0.2  # the sentence uses the question's own verb ("transferred his authority to")
     w_day: float = 0.3  # "When will...?": a day of a month ("on Feb. 25"), not "earlier this week"
-    w_prep: float = (
-        0.5  # "In favor of whom...?": a name after that preposition ("in favor of his son Felipe")
-    )
+    w_prep: float = 0.5  # a name after the question's cue ("in favor of his son Felipe", "named Hua Hua")
     w_stale: float = 0.2  # the current state asked, and the sentence tells a former one ("the then-CEO")
 
 
