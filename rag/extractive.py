@@ -23,6 +23,7 @@ from rag.abstain import (
 )
 from rag.citations import CitationKeys, marker
 from rag.dates import format_date, parse_date, time_fit, without_time
+from rag.lexicon import MONTHS
 from rag.places import place_aliases
 from rag.questions import (
     DAY_OF_MONTH,
@@ -50,7 +51,7 @@ from rag.questions import (
     years_in,
 )
 from rag.retrieve import merge
-from rag.schema import LINK_LABELS, Answer, Citation, Record, Retrieved, is_heading, is_link_line
+from rag.schema import LINK_LABELS, Answer, Citation, Record, Retrieved, TimeScope, is_heading, is_link_line
 from rag.terms import stem, words
 from rag.values import (
     counts,
@@ -276,7 +277,7 @@ class _Scorer:
                 and self.as_of is not None
                 and _stale(text, self.as_of.year, self.qterms)
             )
-            c.timely = timely - t.w_stale * stale
+            c.timely = timely - t.w_stale * stale - self.w_time * _months_before(text, self.scope)
             # "Ebrard was mayor from 2006 to 2012" holds no role in the 2021 the question names.
             named = years_in(text) if self.years and self.roles else set()
             held = not stale and not (named and named.isdisjoint(self.years))
@@ -387,6 +388,23 @@ def _stale(sentence: str, year: int, terms: set[str]) -> bool:
         if term in terms:
             (marked if _FORMER.search(sentence[max(0, m.start() - 25) : m.end()]) else unmarked).add(term)
     return bool(marked - unmarked)
+
+
+_MONTH_NAMED = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\b"
+)
+_MONTH_NUMBER = {m[:3].lower(): i for i, m in enumerate(MONTHS, start=1)}
+
+
+def _months_before(sentence: str, scope: TimeScope) -> bool:
+    """The question names a time ("on Thursday", "this week") and the sentence only months before it
+    ("In January, Astrobotic sent its lander..." for a landing in February): a story's backstory."""
+    if scope.strength != "window" or not scope.start:
+        return False
+    named = [_MONTH_NUMBER[m.group(1)[:3].lower()] for m in _MONTH_NAMED.finditer(sentence)]
+    start = int(scope.start[5:7])
+    return bool(named) and all(1 <= (start - m) % 12 <= 6 for m in named)
 
 
 def _of_year(rec: Record, years: set[str]) -> bool:

@@ -901,3 +901,16 @@ def test_a_day_of_a_month_tells_when_better_than_a_vague_time(tmp_path, model_di
         assert not answer.abstained, answer.abstain_reason
         firsts.append(answer.text[:20])
     assert firsts == ["The Makers Guild ann", "Winners will be anno"]
+
+
+def test_a_sentence_naming_only_months_before_the_time_asked_tells_backstory() -> None:
+    from rag.extractive import _months_before
+    from rag.schema import TimeScope
+
+    thursday = TimeScope("window", "2024-02-22", "2024-02-22", "on Thursday")
+    assert _months_before("In January, Astrobotic sent its lander on a doomed mission.", thursday)
+    assert _months_before("In December, prices rose 2.6%.", TimeScope("window", "2024-01-01", "2024-01-31"))
+    assert not _months_before("The lander touched down at 6:23 p.m.", thursday)  # no month named
+    assert not _months_before("It touched down on Feb. 22 after launching in January.", thursday)
+    assert not _months_before("A second mission is planned for March.", thursday)  # still to come
+    assert not _months_before("In January, it launched.", TimeScope("soft", "", "", "current"))
