@@ -42,6 +42,7 @@ from rag.questions import (
     name_cues,
     names_to_complete,
     part_of,
+    predecessor,
     predicate_words,
     role_forms,
     role_noun,
@@ -63,6 +64,7 @@ from rag.values import (
     kind_values,
     names_a,
     names_after,
+    names_beside,
     other_edition,
     sibling_event,
     sorts,
@@ -178,6 +180,7 @@ class _Scorer:
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
+        self.successor = predecessor(question)
         self.cues = name_cues(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
@@ -269,6 +272,10 @@ class _Scorer:
                 else has_kind(shape.kind, text, self.qterms)
             ) and (self.unit is None or bool(self.unit.search(text)))
             c.has_kind = c.has_kind and (self.whole is None or within(self.whole, text))
+            # "France's new Prime Minister Elisabeth Borne" names no successor to Borne.
+            uses = [near for r in self.roles for near in names_beside(r, text)] if self.successor else []
+            if uses and all(any(stem(w.lower()) in self.successor for w in near) for near in uses):
+                c.has_kind = False
             c.in_year = in_year
             # A question about the current state: a sentence telling an older one ("the then-CEO",
             # "when he became Prime Minister in July 2020") is no report of it now.

@@ -456,10 +456,30 @@ _ROLE = re.compile(
 _ROLE_FORMS = {"execut": "ceo", "ceo": "execut"}
 
 
+# "Who will succeed Borne as France's prime minister...?": the role the successor is to hold.
+_SUCCESSION = re.compile(
+    r"^who (?:[\w-]+ ){0,3}?(?:succeed|succeeded|replace|replaced|take over from|took over from)\b(.*?)"
+    r"\bas (?:the )?(?:[\w.-]+['\u2019]s )?(?:[\w-]+ ){0,2}?([a-z][\w-]*)(?: of\b| in\b| at\b| for\b|,|\?|$| following\b| after\b)",
+    re.IGNORECASE,
+)
+
+
+def predecessor(question: str) -> set[str]:
+    """The stemmed name of whom a "Who will succeed Borne as..." question asks the successor of;
+    empty for any other question."""
+    m = _SUCCESSION.match(question.strip())
+    return {stem(w) for w in words(m.group(1)) if w not in STOPWORDS} if m else set()
+
+
 def role_noun(question: str) -> str | None:
-    """The stemmed role a "Who is the <role> of ..." question asks the holder of ("minister")."""
-    m = _ROLE.match(question.strip().lower())
-    return stem(m.group(1) or m.group(2)) if m else None
+    """The stemmed role a "Who is the <role> of ..." question asks the holder of ("minister"), or
+    the one a "Who will succeed X as <role>" question asks the next holder of."""
+    low = question.strip().lower()
+    m = _ROLE.match(low)
+    if m:
+        return stem(m.group(1) or m.group(2))
+    m = _SUCCESSION.match(low)
+    return stem(m.group(2)) if m else None
 
 
 def role_forms(role: str) -> tuple[str, ...]:

@@ -220,7 +220,7 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
     )
 
 
-def _names_beside(head: str, sentence: str) -> list[list[str]]:
+def names_beside(head: str, sentence: str) -> list[list[str]]:
     """For each use of the head noun in the sentence, the name-like words within three words of it."""
     tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
     return [
@@ -239,7 +239,7 @@ def names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
     "the newspaper Kommersant", "Len Blavatnik, a billionaire"."""
     return any(
         not matches_spelling(stem(w.lower()), question_terms)
-        for near in _names_beside(head, sentence)
+        for near in names_beside(head, sentence)
         for w in near
     )
 
@@ -259,9 +259,10 @@ def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
     """Every use of the head noun in the sentence describes someone the question already names:
     "billionaire property mogul Steve Witkoff" gives no billionaire for "Which billionaire is
     Steve Witkoff reported to have connections to?"."""
-    uses = _names_beside(head, sentence)
+    uses = names_beside(head, sentence)
     return bool(uses) and all(
-        near and all(matches_spelling(stem(w.lower()), question_terms) for w in near) for near in uses
+        near and all(matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
+        for near in uses
     )
 
 

@@ -914,3 +914,31 @@ def test_a_sentence_naming_only_months_before_the_time_asked_tells_backstory() -
     assert not _months_before("It touched down on Feb. 22 after launching in January.", thursday)
     assert not _months_before("A second mission is planned for March.", thursday)  # still to come
     assert not _months_before("In January, it launched.", TimeScope("soft", "", "", "current"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("second", "answer"),
+    [
+        (
+            "Following her resignation, Lena Ives will become Veldoria's prime minister on Monday.",
+            "Lena Ives",
+        ),
+        ("The opposition said no one would succeed her soon, following her resignation.", None),
+    ],
+)
+def test_the_holder_named_in_the_role_is_no_successor_to_herself(
+    tmp_path, model_dir, second: str, answer: str | None
+) -> None:
+    text = (
+        "Asked whether Tomas Abel should step down, Veldoria's Prime Minister Anna Kestrel told "
+        f"reporters she was not aware of the claims.\n\n{second}"
+    )
+    engine = engine_on(tmp_path, model_dir, _election("pm", "2024-01-08", "Veldoria politics", text))
+    got = engine.ask(
+        "Who will succeed Anna Kestrel as Veldoria's prime minister following her resignation?", llm=False
+    )
+    if answer is None:  # "Tomas Abel" is named, but as no prime minister
+        assert got.abstained and "no passage gives a name" in got.abstain_reason, got.text
+    else:
+        assert not got.abstained and got.text.startswith(f"Following her resignation, {answer}"), got.text

@@ -15,6 +15,7 @@ from rag.questions import (
     is_multi_hop,
     name_cues,
     names_to_complete,
+    predecessor,
     predicate_words,
     role_forms,
     role_noun,
@@ -335,11 +336,18 @@ def test_a_person_s_title_cuts_the_run_of_capitals_before_their_name() -> None:
         ("Who is the CEO of the Walt Disney Company?", "ceo"),
         ("Who was mayor of Mexico City when the overpass collapsed?", "mayor"),  # no "the"
         ("Who was arrested in Paris?", None),  # a verb, not a role
+        (
+            "Who will succeed Elisabeth Borne as France's prime minister following her resignation?",
+            "minister",
+        ),
+        ("Who replaced Bob Chapek as CEO of Disney?", "ceo"),
         ("Who is Steve Witkoff?", None),  # who someone is, not who holds a role
         ("Who won the election?", None),
     ],
 )
 def test_a_who_is_the_role_question_names_the_role(question: str, role: str | None) -> None:
+    assert predecessor("Who replaced Bob Chapek as CEO of Disney?") == {"bob", "chapek"}
+    assert predecessor("Who is the CEO of Disney?") == set()
     assert role_forms(stem("executive")) == (stem("executive"), "ceo")  # "Intel CEO Pat Gelsinger"
     assert role_noun(question) == (stem(role) if role else None)
 
