@@ -60,6 +60,7 @@ from rag.values import (
     editions,
     full_name,
     has_kind,
+    holder_named,
     identifies,
     kind_values,
     names_a,
@@ -180,6 +181,7 @@ class _Scorer:
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
+        self.initials = {"".join(w[0] for w in words(e)) for e in self.shape.entities if " " in e}
         self.successor = predecessor(question)
         self.cues = name_cues(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
@@ -293,7 +295,11 @@ class _Scorer:
             c.fit = (
                 (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
-                + (t.w_role * any(names_a(r, text, self.qterms) for r in self.roles) if held else 0.0)
+                + (
+                    t.w_role * any(holder_named(r, text, self.qterms, self.initials) for r in self.roles)
+                    if held
+                    else 0.0
+                )
                 + (t.w_count * counts(self.counted, text) if self.counted else 0.0)
                 + (t.w_identity * identifies(self.identity, text) if self.identity else 0.0)
                 + (t.w_verb * len(self.verbs & c.covered) / len(self.verbs) if self.verbs else 0.0)
@@ -668,8 +674,8 @@ def _over_time(
             or c.record.publish_date == lead.record.publish_date
         ):
             continue
-        if _told(c, shape) < _told(lead, shape):
-            continue  # it tells less of the act asked about ("win", "reelect"): no other report of it
+        if _told(c, shape) < _told(lead, shape) or c.fit < lead.fit:
+            continue  # it tells less of the act asked about ("win", "reelect"), or no holder of the role
         values = kind_values(shape.kind, c.text, asked)
         theirs = {v for v in values if not term_matches(v, lead_values)}
         ours = {v for v in lead_values if not term_matches(v, values)}

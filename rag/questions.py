@@ -156,9 +156,17 @@ def predicate_words(question: str) -> list[str]:
             j += 1
         if j > start and is_demonym(low[j - 1]) and j + 1 < len(low):
             j += 1  # "did Russian troops grab": a nationality and its noun make the subject
+        while j > start and j + 1 < len(low) and low[j] in _ADVERBS:
+            j += 1  # "When did Apple first pass...": the verb follows the adverb
         if j > start and j < len(low) and not tokens[j][:1].isupper() and low[j] not in STOPWORDS:
             out.append(low[j])
     return list(dict.fromkeys(out))
+
+
+_ADVERBS = frozenset(
+    "first last ever never finally just still also already recently officially eventually initially "
+    "originally reportedly actually really once again formally publicly".split()
+)
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")

@@ -220,6 +220,49 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
     )
 
 
+def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
+    """For each use of the head noun: the name-like words within three words of it, and the
+    capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore")."""
+    tokens = [t.strip(".,\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    out = []
+    for i, tok in enumerate(tokens):
+        if stem(tok.lower()) != head:
+            continue
+        near = [
+            tokens[j]
+            for j in range(max(1, i - 3), min(len(tokens), i + 4))
+            if j != i and tokens[j][:1].isupper() and name_like(tokens[j])
+        ]
+        # Where they serve: just before the role ("Singapore's Prime Minister"), or after "of" in
+        # its phrase ("Prime Minister Lee Hsien Loong of Singapore"), not anywhere near.
+        where = [tokens[j] for j in range(max(0, i - 2), i) if tokens[j][:1].isupper()] + [
+            tokens[j]
+            for j in range(i + 2, min(len(tokens), i + 8))
+            if tokens[j - 1] == "of" and tokens[j][:1].isupper()
+        ]
+        out.append((near, where))
+    return out
+
+
+def holder_named(role: str, sentence: str, question_terms: set[str], initials: set[str]) -> bool:
+    """The sentence names someone the question does not beside the role, and not as another
+    country's ("Prime Minister Lee Hsien Loong of Singapore" for the United Kingdom's); `initials`:
+    those of the question's names ("uk" for "United Kingdom")."""
+
+    def foreign(word: str) -> bool:
+        w = POSSESSIVE.sub("", word).lower()
+        term = stem(w)
+        if not (is_place_name(w) or place_aliases(term)) or w in initials or place_aliases(term) & initials:
+            return False  # "UK" or "Britain" for "United Kingdom"
+        return not matches_spelling(term, question_terms) and place_aliases(term).isdisjoint(question_terms)
+
+    return any(
+        any(not matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
+        and not any(foreign(w) for w in where)
+        for near, where in role_scopes(role, sentence)
+    )
+
+
 def names_beside(head: str, sentence: str) -> list[list[str]]:
     """For each use of the head noun in the sentence, the name-like words within three words of it."""
     tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]

@@ -471,6 +471,8 @@ def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
     first = dated("Macron is first with 28.6% of the vote.", "c", "2022-04-11", {"macron", "vote"})
     assert _over_time([runoff], [runoff, earlier], shape, TUNING) == [runoff, earlier]
     assert _over_time([runoff], [runoff, first], shape, TUNING) is None  # no reelection told
+    earlier.fit, runoff.fit = 0.0, 0.5  # the lead puts its value where the question asks, the other does not
+    assert _over_time([runoff], [runoff, earlier], shape, TUNING) is None
 
 
 def test_veto_same_value_keeps_out_a_sentence_repeating_the_answer() -> None:
@@ -942,3 +944,18 @@ def test_the_holder_named_in_the_role_is_no_successor_to_herself(
         assert got.abstained and "no passage gives a name" in got.abstain_reason, got.text
     else:
         assert not got.abstained and got.text.startswith(f"Following her resignation, {answer}"), got.text
+
+
+def test_a_role_held_in_another_country_names_no_holder_of_the_one_asked() -> None:
+    from rag.questions import analyse_question
+    from rag.values import holder_named
+
+    terms = set(analyse_question("Who is the prime minister of the United Kingdom?").terms)
+    uk = {"uk"}  # the initials of "United Kingdom"
+    assert holder_named("minist", "UK Prime Minister Liz Truss spoke.", terms, uk)
+    assert holder_named("minist", "Britain's Prime Minister Liz Truss spoke.", terms, uk)
+    assert not holder_named("minist", "Prime Minister Lee Hsien Loong of Singapore spoke.", terms, uk)
+    assert not holder_named("minist", "Singapore's Prime Minister Lee Hsien Loong spoke.", terms, uk)
+    assert not holder_named("minist", "The prime minister spoke.", terms, uk)  # no one named
+    disney = set(analyse_question("Who is the CEO of Disney?").terms)
+    assert holder_named("ceo", "Disney CEO Bob Chapek criticized Florida lawmakers.", disney, set())

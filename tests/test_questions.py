@@ -51,6 +51,7 @@ def test_question_shapes() -> None:
         ("When will the EU stop importing Russian gas?", ["stop"]),
         ("How much land did Russian troops grab in November?", ["grab"]),
         ("Which European leader did Putin phone after the talks?", ["phone"]),
+        ("When did Apple first pass the $3 trillion mark?", ["pass"]),  # the verb after the adverb
         # Nouns are what a question is about: never taken for its verb.
         ("How much does a night at the Faena hotel cost?", []),
         ("Who is the U.S. ambassador to Russia?", []),
