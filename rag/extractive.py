@@ -31,6 +31,7 @@ from rag.questions import (
     QuestionShape,
     acronym,
     analyse_question,
+    asked_rank,
     asked_unit,
     asks_full_name,
     bridge_names,
@@ -200,9 +201,10 @@ class _Scorer:
         self.names = name_parts(self.shape)
         # "To whom did Austin transfer his authority?": the sentence telling that act, not his day
         # (for the kinds whose value the act gives; "Which fuel has the EU agreed..." is no act).
-        self.verbs = (
-            {stem(w) for w in predicate_words(question)} & self.qterms if self.shape.kind in _TYPED else set()
-        )
+        acts = predicate_words(question)
+        self.verbs = {stem(w) for w in acts} & self.qterms if self.shape.kind in _TYPED else set()
+        # "Who finished second...?": a sentence without the rank names whoever finished otherwise.
+        self.rank = asked_rank(question)
         self._titles: dict[str, frozenset[str]] = {}
         self._mentioned: dict[tuple[str, str], bool] = {}
         self.scope = retrieved.scope
@@ -274,6 +276,7 @@ class _Scorer:
                 else has_kind(shape.kind, text, self.qterms)
             ) and (self.unit is None or bool(self.unit.search(text)))
             c.has_kind = c.has_kind and (self.whole is None or within(self.whole, text))
+            c.has_kind = c.has_kind and (self.rank is None or bool(self.rank.search(text)))
             # "France's new Prime Minister Elisabeth Borne" names no successor to Borne.
             uses = [near for r in self.roles for near in names_beside(r, text)] if self.successor else []
             if uses and all(any(stem(w.lower()) in self.successor for w in near) for near in uses):

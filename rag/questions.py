@@ -367,7 +367,12 @@ DAY_OF_MONTH = re.compile(
 )
 _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(?:what|which) (?:date|day of the month)\b"), DAY_OF_MONTH),
-    (re.compile(r"\b(?:what|which) year\b|^when (?:was|were) .+ born\b"), re.compile(r"\b(?:19|20)\d\d\b")),
+    (
+        re.compile(
+            r"\b(?:what|which) (?:[\w-]+ )?year\b|^when (?:was|were) .+ born\b"
+        ),  # "Which birth year..."
+        re.compile(r"\b(?:19|20)\d\d\b"),
+    ),
 ]
 
 
@@ -383,6 +388,20 @@ def part_of(question: str) -> tuple[float, bool] | None:
     m = _PART_OF.search(question)
     found = quantities(m.group(1)) if m else []
     return found[0] if found else None
+
+
+_RANK = re.compile(r"\b(first|second|third|fourth|fifth|last|runner-up)\b")
+
+
+def asked_rank(question: str) -> re.Pattern[str] | None:
+    """The rank a "Who finished second...?" question asks the holder of (right after its verb), as
+    the pattern a sentence answering must match; None when it asks none."""
+    low = question.lower()
+    for verb in predicate_words(question):
+        m = re.search(rf"\b{re.escape(verb)}\s+{_RANK.pattern}", low)
+        if m:
+            return re.compile(rf"\b{m.group(1)}\b", re.IGNORECASE)
+    return None
 
 
 def asked_unit(question: str) -> re.Pattern[str] | None:

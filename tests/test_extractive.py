@@ -959,3 +959,17 @@ def test_a_role_held_in_another_country_names_no_holder_of_the_one_asked() -> No
     assert not holder_named("minist", "The prime minister spoke.", terms, uk)  # no one named
     disney = set(analyse_question("Who is the CEO of Disney?").terms)
     assert holder_named("ceo", "Disney CEO Bob Chapek criticized Florida lawmakers.", disney, set())
+
+
+@pytest.mark.slow
+def test_who_finished_second_is_answered_by_the_sentence_giving_the_rank(tmp_path, model_dir) -> None:
+    text = (
+        "On Jan. 15, former President Dana Park won the Veldor Republican Caucuses.\n\n"
+        "Veldor Gov. Lee Moss came in second with 21.2% of the votes and Kim Ode came in at a close "
+        "third, with 19.1% of the votes.\n\n"
+        "Counting finished late on Monday."
+    )
+    engine = engine_on(tmp_path, model_dir, _election("caucus", "2024-01-16", "Veldor caucuses", text))
+    answer = engine.ask("Who finished second in the 2024 Veldor Republican caucuses?", llm=False)
+    assert not answer.abstained, answer.abstain_reason
+    assert answer.text.startswith("Veldor Gov. Lee Moss came in second"), answer.text

@@ -230,6 +230,7 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        ("Which birth year did he predict?", "He may have been born in 1982.", "This year, no one knows."),
         (
             "When was Elizabeth Francis born?",
             "Francis was born on July 25, 1909.",
@@ -392,3 +393,13 @@ def test_a_part_asked_of_a_whole_is_smaller_than_it() -> None:
     # "$28 billion" and "$20 billion" are no part of $8.5 billion; a share is no amount at all.
     assert not within(award, "A 25% tax credit helps its $28 billion project, up from $20 billion.")
     assert within(award, "About $1.5 billion of it goes to Ohio.")
+
+
+def test_a_rank_after_the_verb_is_what_the_answer_must_give() -> None:
+    from rag.questions import asked_rank
+
+    rank = asked_rank("Who finished second in the 2024 Iowa Republican caucuses?")
+    assert rank is not None and rank.search("DeSantis came in second with 21.2%.")
+    assert not rank.search("Donald Trump won the Iowa caucuses.")
+    assert asked_rank("When did Apple first pass the $3 trillion mark?") is None  # an adverb, no rank
+    assert asked_rank("Who won the Iowa caucuses?") is None
