@@ -51,6 +51,8 @@ _PERSON_NOUNS = (
     "investor|banker|trader|donor|philanthropist|prosecutor|detective|sheriff|firefighter|nurse|"
     "surgeon|physician|professor|rabbi|imam|admiral|lieutenant|sergeant"
 )
+# A person noun before one of these names a group ("Which activist collective...").
+_GROUPS = r"(?:collective|group|groups|network|movement|coalition|alliance|organi[sz]ation|union|association)"
 _ORGANIZATION_NOUNS = (
     "organi[sz]ations?|fund|agency|institution|body|council|ministry|committee|"
     "institute|party|union|foundation|association"
@@ -70,7 +72,7 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         "person",
         re.compile(
             rf"^(?:(?:to|with|for|from|by|against|in favou?r of)\s+)?(who|whom|whose)\b|\bwhom\b"
-            rf"|\b(which|what) {_MODIFIERS}({_PERSON_NOUNS})\b"
+            rf"|\b(which|what) {_MODIFIERS}({_PERSON_NOUNS})\b(?! {_GROUPS}\b)"
             # "the name of the pilot", "the full name of Fesenko"; not "the name of the wildfire".
             rf"|\bname of (?:(?:the|a|an) {_MODIFIERS}(?:{_PERSON_NOUNS})\b|(?!the\b|a\b|an\b))"
         ),

@@ -174,6 +174,7 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
         ("Which original 'Happy Gilmore' co-star revealed the sequel?", "person"),
         ("Which 13-year-old from Oklahoma beat Tetris?", "person"),  # named by age
         ("Which gymnast withdrew from the final?", "person"),
+        ("Which activist collective threw the soup?", "name"),  # a group, not an activist
         ("Which general election did Labour win?", "name"),  # "general" is no person here
         ("Which Baltimore bridge was knocked into the harbor?", "name"),
         ("In which city did Zelensky meet Erdogan?", "name"),
