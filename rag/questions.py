@@ -355,6 +355,10 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
+    (  # an earthquake's magnitude is written with a decimal ("a 7.6 earthquake", "magnitude 7.5")
+        re.compile(r"\bmagnitude\b(?!-)"),
+        re.compile(r"\b[1-9]\.\d\b"),
+    ),
     (
         re.compile(r"\bhow old\b"),
         re.compile(r"\b\d+[- ]years?[- ]old\b|\baged? \d+|, \d{1,3},", re.IGNORECASE),

@@ -216,6 +216,11 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
         ),
         ("What is the annual inflation rate?", "Prices rose 3.1% in a year.", "The Fed met on Jan. 31."),
         (
+            "What was the magnitude of the earthquake?",
+            "The 7.6 earthquake hit Ishikawa.",
+            "Waves reached three feet.",
+        ),
+        (
             "How much money in damages are the fans seeking?",
             "They seek $5 million in damages.",
             "Two fans sued on Jan. 19.",
