@@ -23,12 +23,12 @@ from rag.abstain import (
 )
 from rag.citations import CitationKeys, marker
 from rag.dates import format_date, parse_date, time_fit, without_time
+from rag.joining import TYPED, choose, complete, over_time
 from rag.lexicon import MONTHS
 from rag.places import place_aliases
 from rag.questions import (
     DAY_OF_MONTH,
     PRONOUN_START,
-    QuestionShape,
     acronym,
     analyse_question,
     asked_rank,
@@ -47,7 +47,6 @@ from rag.questions import (
     predicate_words,
     role_forms,
     role_noun,
-    source_terms,
     term_matches,
     type_noun,
     years_in,
@@ -63,7 +62,6 @@ from rag.values import (
     has_kind,
     holder_named,
     identifies,
-    kind_values,
     names_a,
     names_after,
     names_beside,
@@ -202,7 +200,7 @@ class _Scorer:
         # "To whom did Austin transfer his authority?": the sentence telling that act, not his day
         # (for the kinds whose value the act gives; "Which fuel has the EU agreed..." is no act).
         acts = predicate_words(question)
-        self.verbs = {stem(w) for w in acts} & self.qterms if self.shape.kind in _TYPED else set()
+        self.verbs = {stem(w) for w in acts} & self.qterms if self.shape.kind in TYPED else set()
         # "Who finished second...?": a sentence without the rank names whoever finished otherwise.
         self.rank = asked_rank(question)
         self._titles: dict[str, frozenset[str]] = {}
@@ -354,14 +352,14 @@ class _Scorer:
         reason = no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
-        chosen = _choose(candidates, self.shape, self.tuning)
+        chosen = choose(candidates, self.shape, self.tuning)
         refusal = (
             still_to_come(self.past, chosen[0].text, retrieved.as_of)
             or not_known(chosen[0].text)
             or speculation(chosen[0].text)
             or ahead_of_the_event(self.shape.question, chosen[0].text, retrieved.as_of)
         )
-        if not refusal and not _complete(chosen[0], self.shape, self.tuning):
+        if not refusal and not complete(chosen[0], self.shape, self.tuning):
             # The best sentence does not answer alone and the one filling its gap says the answer
             # is not known ("A Blue Angels pilot, whose name has not been released, ...").
             refusal = next((r for c in chosen[1:] if (r := not_known(c.text))), None)
@@ -370,7 +368,7 @@ class _Scorer:
         # A nested question needs no hop when its first sentence already gives the name, number or
         # date it asks for; other nested questions ("What fund does the man who...") always hop, and
         # so does "What kind of specialist is the man who...", whose kind no sentence shows for sure.
-        answered = self.shape.kind not in ("other", "type") and _complete(chosen[0], self.shape, self.tuning)
+        answered = self.shape.kind not in ("other", "type") and complete(chosen[0], self.shape, self.tuning)
         return Selection(chosen, candidates, self.weights, answered, self.past)
 
 
@@ -499,7 +497,7 @@ class ExtractiveAnswerer:
                 # "...the full name of the expert who warned...": the warning, then his full name.
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
-        dated = _over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
+        dated = over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
         coming = dated and still_to_come(sel.past, dated[0].text, retrieved.as_of)
         if coming:  # the latest report says the event is still to come
             return _abstain(question, coming.reason, retrieved)
@@ -545,146 +543,6 @@ def _second_hop(
         if best is None or score > best[0]:
             best = (score, c)
     return best[1] if best else None
-
-
-@dataclass
-class _Joining:
-    """What a sentence must add to join the best one (the state of `_choose`)."""
-
-    best: _Candidate
-    complete: bool  # the best sentence answers alone
-    answer: set[str]  # the names, numbers or dates it gives
-    names_one: bool  # "Which billionaire...?" and it names one
-    covered: set[str]  # question terms covered so far, plus what is never a gap
-    paragraphs: set[str]
-
-
-def _choose(candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning) -> list[_Candidate]:
-    """The best sentence, plus sentences of other paragraphs that add what it lacks."""
-    best = candidates[0]
-    if shape.kind != "other" and not best.has_kind:
-        typed = next((c for c in candidates[1:3] if c.has_kind), None)
-        if typed is not None and shape.kind != "name":  # most sentences hold some name
-            best = typed
-    complete = _complete(best, shape, tuning)
-    # No gap to fill: the noun a "which X" question asks for an instance of ("...to fuel the
-    # green energy transition" says nothing about "Which fuel...?"), nor its source's words.
-    head = head_noun(shape.question)
-    state = _Joining(
-        best=best,
-        complete=complete,
-        answer=kind_values(shape.kind, best.text, set(shape.terms)) if best.has_kind else set(),
-        names_one=bool(head and names_a(head, best.text, set(shape.terms))),
-        covered=set(best.covered) | ({head} if head else set()) | source_terms(shape.question),
-        paragraphs={best.record.paragraph_id},
-    )
-    chosen = [best]
-    for c in candidates:
-        if len(chosen) >= tuning.max_sentences or c.score < tuning.join_ratio * candidates[0].score:
-            break
-        if _joins(c, state, shape):
-            chosen.append(c)
-            state.covered |= c.covered
-            state.paragraphs.add(c.record.paragraph_id)
-    return chosen
-
-
-def _joins(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """Whether `c` joins the answer: no veto applies and it covers a term not yet covered."""
-    return not (
-        c.record.paragraph_id in state.paragraphs
-        or _other_year(c, state)
-        or _holds_less(c, state, shape)
-        or _same_value(c, state, shape)
-        or _no_rival(c, state, shape)
-        or _adds_no_value(c, state, shape)
-    ) and bool(c.covered - state.covered)
-
-
-# The kinds whose values tell one answer from another ("name" holds nearly any capitalised word).
-_TYPED = frozenset(("person", "number", "date", "organization", "company"))
-
-
-def _adds_no_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """The best sentence gives a name, number or date asked for: a sentence giving none adds only
-    background ("After the earthquake, officials issued a tsunami warning"), unless it says the
-    answer is not known."""
-    return shape.kind in _TYPED and state.best.has_kind and not c.has_kind and not_known(c.text) is None
-
-
-def _other_year(c: _Candidate, state: _Joining) -> bool:
-    """The year asked about is answered: another year's sentence adds nothing."""
-    return state.best.in_year and not c.in_year
-
-
-def _holds_less(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """A complete answer, or one giving the name, number or date asked, is joined only by a rival
-    holding as much of the question and shaped as well to answer it, not by one that adds a word."""
-    gives = shape.kind in _TYPED and state.best.has_kind
-    return (state.complete or gives) and (
-        c.share < state.best.share or c.fit < state.best.fit or _told(c, shape) < _told(state.best, shape)
-    )
-
-
-def _told(c: _Candidate, shape: QuestionShape) -> set[str]:
-    """The question's terms the sentence holds beyond its names: the act it tells ("win", "reelect")."""
-    return c.covered - {stem(w) for e in shape.entities for w in words(e)}
-
-
-def _same_value(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """It gives only names, numbers or dates the best sentence gives: nothing to add ("If confirmed,
-    Fagan would be..." after "Biden has nominated Adm. Linda Fagan...")."""
-    if not state.answer or shape.kind == "other":
-        return False
-    values = kind_values(shape.kind, c.text, set(shape.terms))
-    if not values:  # nothing of the kind: vetoed only by a complete answer (else see _adds_no_value)
-        return state.complete
-    return all(term_matches(v, state.answer) for v in values)
-
-
-def _no_rival(c: _Candidate, state: _Joining, shape: QuestionShape) -> bool:
-    """ "Which billionaire...?" answered by "...Len Blavatnik, a billionaire...": another sentence
-    joins only as a rival answer naming another billionaire."""
-    head = head_noun(shape.question)
-    return state.names_one and bool(head) and not names_a(head or "", c.text, set(shape.terms))
-
-
-def _complete(c: _Candidate, shape: QuestionShape, tuning: Tuning) -> bool:
-    """The sentence answers alone: it holds most of the question's weight and what it asks for."""
-    return c.share >= tuning.complete_share and (shape.kind == "other" or c.has_kind)
-
-
-def _over_time(
-    chosen: list[_Candidate], candidates: list[_Candidate], shape: QuestionShape, tuning: Tuning
-) -> list[_Candidate] | None:
-    """The latest report and an earlier one, newest first, when sentences of differently dated
-    articles give different values for what is asked (a name, a number, a date) and score
-    within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
-    None when the reports agree or are not dated apart."""
-    if shape.kind not in _TYPED or not chosen[0].has_kind:
-        return None  # two names (causes, kinds) tell no change as two numbers do: most sentences hold some
-    lead = chosen[0]
-    asked = set(shape.terms)
-    lead_values = kind_values(shape.kind, lead.text, asked)
-    bar = tuning.rival_ratio * (lead.score - lead.timely)
-    for c in sorted(candidates, key=lambda c: c.timely - c.score)[:12]:
-        if c.score - c.timely < bar:
-            break
-        if c.record.article_id == lead.record.article_id or not c.has_kind:
-            continue
-        if (
-            not (c.record.publish_date and lead.record.publish_date)
-            or c.record.publish_date == lead.record.publish_date
-        ):
-            continue
-        if _told(c, shape) < _told(lead, shape) or c.fit < lead.fit:
-            continue  # it tells less of the act asked about ("win", "reelect"), or no holder of the role
-        values = kind_values(shape.kind, c.text, asked)
-        theirs = {v for v in values if not term_matches(v, lead_values)}
-        ours = {v for v in lead_values if not term_matches(v, values)}
-        if theirs and ours:  # each gives a name (number, date) the other does not
-            return sorted([lead, c], key=lambda x: x.record.publish_date, reverse=True)
-    return None
 
 
 def _cited_answer(

@@ -377,7 +377,7 @@ def test_an_organisation_question_is_answered_with_an_organisation_s_name(seeds_
     assert "Russian Direct Investment Fund" in answer.text, answer.text
 
 
-# -- the vetoes of `_choose`: when another paragraph's sentence may not join the best one ------
+# -- the vetoes of `rag.joining.choose`: when another paragraph's sentence may not join the best one ------
 
 
 def _candidate(
@@ -396,45 +396,45 @@ def _candidate(
 
 
 def _state(best, complete: bool = True, answer: set[str] | None = None, names_one: bool = False):  # type: ignore[no-untyped-def]
-    from rag.extractive import _Joining
+    from rag.joining import Joining
 
-    return _Joining(best, complete, answer or set(), names_one, set(best.covered), {best.record.paragraph_id})
+    return Joining(best, complete, answer or set(), names_one, set(best.covered), {best.record.paragraph_id})
 
 
 def test_veto_other_year_keeps_out_a_sentence_of_another_year_once_the_year_is_answered() -> None:
-    from rag.extractive import _other_year
+    from rag.joining import other_year
 
     best = _candidate("In 2024 the prize went to Oppenheimer.", in_year=True)
-    assert _other_year(_candidate("In 2021 it went to Nomadland.", "b#p1"), _state(best))
-    assert not _other_year(_candidate("Oppenheimer won in 2024.", "b#p1", in_year=True), _state(best))
-    assert not _other_year(_candidate("x", "b#p1"), _state(_candidate("y")))  # no year asked
+    assert other_year(_candidate("In 2021 it went to Nomadland.", "b#p1"), _state(best))
+    assert not other_year(_candidate("Oppenheimer won in 2024.", "b#p1", in_year=True), _state(best))
+    assert not other_year(_candidate("x", "b#p1"), _state(_candidate("y")))  # no year asked
 
 
 def test_veto_holds_less_keeps_a_complete_answer_from_being_joined_by_a_weaker_sentence() -> None:
-    from rag.extractive import _holds_less
+    from rag.joining import holds_less
     from rag.questions import analyse_question
 
     shape = analyse_question("Who co-owns the Faena hotel?")
     best = _candidate("Blavatnik co-owns the Faena hotel.", share=0.8)
-    assert _holds_less(_candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best), shape)
-    assert not _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
+    assert holds_less(_candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best), shape)
+    assert not holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
     # As much of the question, but not shaped as the answer is ("...with Allison Gollust" for "With
     # which colleague...?"): no rival either.
     best.fit = 0.5
-    assert _holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
+    assert holds_less(_candidate("Rival owns it.", "b#p1", share=0.8), _state(best), shape)
     best.fit = 0.0
     # Not complete, but it gives the name asked: a rival must still hold as much of the question.
-    assert _holds_less(
+    assert holds_less(
         _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False), shape
     )
     best.has_kind = False  # nor gives it: any sentence may fill a gap
-    assert not _holds_less(
+    assert not holds_less(
         _candidate("The hotel is in Miami.", "b#p1", share=0.5), _state(best, complete=False), shape
     )
 
 
 def test_veto_holds_less_keeps_out_a_sentence_telling_less_of_the_act() -> None:
-    from rag.extractive import _holds_less
+    from rag.joining import holds_less
     from rag.questions import analyse_question
 
     shape = analyse_question("Whom did Novak Djokovic beat in the final to win the Italian Open?")
@@ -443,16 +443,17 @@ def test_veto_holds_less_keeps_out_a_sentence_telling_less_of_the_act() -> None:
     # More of the question's names, none of its act: Djokovic on Twitter is no rival to Nadal.
     names = _candidate("From the Italian Open, Novak Djokovic posted on Twitter.", "b#p1", share=0.6)
     names.covered = {"djokov", "novak", "italian", "open"}
-    assert _holds_less(names, _state(won), shape)
+    assert holds_less(names, _state(won), shape)
     other = _candidate("Djokovic beat Roger Federer in the final to win it.", "b#p1", share=0.6)
     other.covered = {"djokov", "beat", "final", "win"}
-    assert not _holds_less(other, _state(won), shape)
+    assert not holds_less(other, _state(won), shape)
 
 
 def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
     from dataclasses import replace
 
-    from rag.extractive import TUNING, _over_time
+    from rag.extractive import TUNING
+    from rag.joining import over_time
     from rag.questions import analyse_question
 
     def dated(text: str, aid: str, date: str, covered: set[str]):  # type: ignore[no-untyped-def]
@@ -469,47 +470,47 @@ def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
         "Macron won 52.1% of the vote and was reelected.", "b", "2017-05-08", {"macron", "vote", "reelect"}
     )
     first = dated("Macron is first with 28.6% of the vote.", "c", "2022-04-11", {"macron", "vote"})
-    assert _over_time([runoff], [runoff, earlier], shape, TUNING) == [runoff, earlier]
-    assert _over_time([runoff], [runoff, first], shape, TUNING) is None  # no reelection told
+    assert over_time([runoff], [runoff, earlier], shape, TUNING) == [runoff, earlier]
+    assert over_time([runoff], [runoff, first], shape, TUNING) is None  # no reelection told
     earlier.fit, runoff.fit = 0.0, 0.5  # the lead puts its value where the question asks, the other does not
-    assert _over_time([runoff], [runoff, earlier], shape, TUNING) is None
+    assert over_time([runoff], [runoff, earlier], shape, TUNING) is None
 
 
 def test_veto_same_value_keeps_out_a_sentence_repeating_the_answer() -> None:
-    from rag.extractive import _same_value
+    from rag.joining import same_value
     from rag.questions import analyse_question
 
     shape = analyse_question("Who co-owns the Faena hotel?")
     best = _candidate("The Faena hotel is co-owned by Len Blavatnik.")
     state = _state(best, answer={"blavatnik", "len"})
-    assert _same_value(_candidate("Blavatnik bought into the Faena in 2015.", "b#p1"), state, shape)
-    assert not _same_value(
+    assert same_value(_candidate("Blavatnik bought into the Faena in 2015.", "b#p1"), state, shape)
+    assert not same_value(
         _candidate("Alan Faena co-founded the hotel with Roman Abramovich.", "b#p1"), state, shape
     )
 
 
 def test_veto_no_rival_lets_only_a_sentence_naming_another_x_join() -> None:
-    from rag.extractive import _no_rival
+    from rag.joining import no_rival
     from rag.questions import analyse_question
 
     shape = analyse_question("Which billionaire is Steve Witkoff reported to have connections to?")
     best = _candidate("He has connections to Len Blavatnik, a billionaire who co-owns the hotel.")
     state = _state(best, names_one=True)
-    assert _no_rival(_candidate("Witkoff met him at the hotel in Miami.", "b#p1"), state, shape)
-    assert not _no_rival(_candidate("He also knows Roman Abramovich, a billionaire.", "b#p1"), state, shape)
-    assert not _no_rival(_candidate("Witkoff met him in Miami.", "b#p1"), _state(best), shape)
+    assert no_rival(_candidate("Witkoff met him at the hotel in Miami.", "b#p1"), state, shape)
+    assert not no_rival(_candidate("He also knows Roman Abramovich, a billionaire.", "b#p1"), state, shape)
+    assert not no_rival(_candidate("Witkoff met him in Miami.", "b#p1"), _state(best), shape)
 
 
 def test_a_sentence_joins_only_when_no_veto_applies_and_it_adds_a_term() -> None:
-    from rag.extractive import _joins
+    from rag.joining import joins
     from rag.questions import analyse_question
 
     shape = analyse_question("Why did the talks move to Miami?")
     best = _candidate("The talks moved to Miami.", covered={"talk", "miami"})
     state = _state(best, complete=False)
-    assert _joins(_candidate("They moved because of security.", "b#p1", covered={"move"}), state, shape)
-    assert not _joins(_candidate("Miami talks.", "b#p1", covered={"miami"}), state, shape)  # adds nothing
-    assert not _joins(_candidate("They moved.", "a#p1", covered={"move"}), state, shape)  # same paragraph
+    assert joins(_candidate("They moved because of security.", "b#p1", covered={"move"}), state, shape)
+    assert not joins(_candidate("Miami talks.", "b#p1", covered={"miami"}), state, shape)  # adds nothing
+    assert not joins(_candidate("They moved.", "a#p1", covered={"move"}), state, shape)  # same paragraph
 
 
 def _election(aid: str, date: str, title: str, text: str) -> str:
@@ -622,25 +623,24 @@ def test_a_cause_or_a_kind_is_answered_only_by_a_sentence_giving_one(
 
 
 def test_a_sentence_giving_no_value_does_not_join_one_that_gives_it() -> None:
-    from rag.extractive import _adds_no_value, _Candidate, _Joining
+    from rag.extractive import _Candidate
+    from rag.joining import Joining, adds_no_value
     from rag.questions import analyse_question
 
     def sentence(text: str, has_kind: bool) -> _Candidate:
         return _Candidate(record=None, index=0, text=text, similarity=0.7, has_kind=has_kind)  # type: ignore[arg-type]
 
     best = sentence("At least 55 people were killed in the earthquake.", True)
-    state = _Joining(
-        best=best, complete=False, answer=set(), names_one=False, covered=set(), paragraphs=set()
-    )
+    state = Joining(best=best, complete=False, answer=set(), names_one=False, covered=set(), paragraphs=set())
     shape = analyse_question("How many people were killed by the earthquake in Ishikawa?")
-    assert _adds_no_value(
+    assert adds_no_value(
         sentence("After the earthquake hit Ishikawa, a tsunami warning was issued.", False), state, shape
     )
-    assert not _adds_no_value(sentence("Officials later said 62 people were killed.", True), state, shape)
-    assert not _adds_no_value(sentence("The number of dead has not been released.", False), state, shape)
+    assert not adds_no_value(sentence("Officials later said 62 people were killed.", True), state, shape)
+    assert not adds_no_value(sentence("The number of dead has not been released.", False), state, shape)
     # A question after no name, number or date: any sentence may fill a gap.
     why = analyse_question("Why did the earthquake hit Ishikawa so hard?")
-    assert not _adds_no_value(
+    assert not adds_no_value(
         sentence("After the earthquake hit Ishikawa, a tsunami warning was issued.", False), state, why
     )
 

@@ -38,6 +38,7 @@ LAYERS = {
     "cluster": 2,  # the Ray ingest: imported by Engine.ingest(ray=True) alone
     "abstain": 3,
     "extractive": 3,
+    "joining": 3,
     "llm": 3,
     "llm_server": 3,
     "verify": 3,
