@@ -185,9 +185,8 @@ class _Scorer:
         self.cues = name_cues(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
-        self.whole = (
-            part_of(question) if self.shape.kind == "number" else None
-        )  # "How much of the $8.5 billion..."
+        # "How much of the $8.5 billion award...": a part, smaller than the whole.
+        self.whole = part_of(question) if self.shape.kind == "number" else None
         # "When will the winners be announced?": "on Feb. 25" tells more than "earlier this week".
         self.day = DAY_OF_MONTH if self.shape.kind == "date" and self.unit is None else None
         self.sorted = type_noun(question)
@@ -273,8 +272,11 @@ class _Scorer:
                 if self.sorted
                 else has_kind(shape.kind, text, self.qterms)
             ) and (self.unit is None or bool(self.unit.search(text)))
-            c.has_kind = c.has_kind and (self.whole is None or within(self.whole, text))
-            c.has_kind = c.has_kind and (self.rank is None or bool(self.rank.search(text)))
+            c.has_kind = (
+                c.has_kind
+                and (self.whole is None or within(self.whole, text))
+                and (self.rank is None or bool(self.rank.search(text)))
+            )
             # "France's new Prime Minister Elisabeth Borne" names no successor to Borne.
             uses = [near for r in self.roles for near in names_beside(r, text)] if self.successor else []
             if uses and all(any(stem(w.lower()) in self.successor for w in near) for near in uses):

@@ -299,7 +299,11 @@ _AMOUNT = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|a few|
 # weight has its unit. A sentence holding only some other number ("Flight 1282") gives none.
 _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (
-        re.compile(r"\bwhat (?:share|percentage|percent|proportion)\b|\bhow many percent\b"),
+        # A share is a percentage, and so is a rate of the economy ("the annual inflation rate").
+        re.compile(
+            r"\bwhat (?:share|percentage|percent|proportion)\b|\bhow many percent\b"
+            r"|\b(?:inflation|interest|unemployment|jobless|mortgage|tax|growth|poverty|approval) rates?\b"
+        ),
         re.compile(r"\d\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
     ),
     (
@@ -333,22 +337,8 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
             r"\bhow much (?:[\w-]+ ){0,3}?(?:money|cash|funding|funds|revenue|revenues|profit|profits|"
             r"damages|subsidy|subsidies|aid|compensation|financing)\b"
             r"|\bhow much (?:[\w-]+ ){0,5}?(?:cost|costs|pay|paid|fined|worth|raised|spent|earn|earned|charged)\b"
-        ),
-        re.compile(
-            r"[$\u20ac\u00a3]\s?\d|\d[\d,.]*(?:\s?(?:million|billion|trillion))?\s?(?:dollars|euros|pounds|yen|yuan)\b",
-            re.IGNORECASE,
-        ),
-    ),
-    (
-        # A rate of the economy is a percentage ("the annual inflation rate"), a price is money.
-        re.compile(
-            r"\b(?:inflation|interest|unemployment|jobless|mortgage|tax|growth|poverty|approval) rates?\b"
-        ),
-        re.compile(r"\d\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
-    ),
-    (
-        re.compile(
-            r"\bwhat (?:is|was|are|were) the (?:[\w-]+ ){0,3}?(?:price|cost|fee|salary|fine|wage|going rate)\b"
+            # a price asked for ("What is the going rate for a 30-second ad?")
+            r"|\bwhat (?:is|was|are|were) the (?:[\w-]+ ){0,3}?(?:price|cost|fee|salary|fine|wage|going rate)\b"
         ),
         re.compile(
             r"[$\u20ac\u00a3]\s?\d|\d[\d,.]*(?:\s?(?:million|billion|trillion))?\s?(?:dollars|euros|pounds|yen|yuan)\b",
