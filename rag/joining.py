@@ -106,10 +106,15 @@ TYPED = frozenset(("person", "number", "date", "organization", "company"))
 
 
 def adds_no_value(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
-    """The best sentence gives a name, number or date asked for: a sentence giving none adds only
-    background ("After the earthquake, officials issued a tsunami warning"), unless it says the
+    """The best sentence gives a name, number, date or cause asked for: a sentence giving none adds
+    only background ("After the earthquake, officials issued a tsunami warning"), unless it says the
     answer is not known."""
-    return shape.kind in TYPED and state.best.has_kind and not c.has_kind and not_known(c.text) is None
+    return (
+        shape.kind in (*TYPED, "cause")
+        and state.best.has_kind
+        and not c.has_kind
+        and not_known(c.text) is None
+    )
 
 
 def other_year(c: Sentence, state: Joining) -> bool:

@@ -638,7 +638,14 @@ def test_a_sentence_giving_no_value_does_not_join_one_that_gives_it() -> None:
     )
     assert not adds_no_value(sentence("Officials later said 62 people were killed.", True), state, shape)
     assert not adds_no_value(sentence("The number of dead has not been released.", False), state, shape)
-    # A question after no name, number or date: any sentence may fill a gap.
+    # A cause given: a sentence giving none tells only what happened ("customers were left...").
+    cause = analyse_question("What caused Thursday's nationwide cellphone outage?")
+    caused = sentence("The outage was caused by a technical error.", True)
+    state_of_cause = Joining(caused, False, set(), False, set(), set())
+    assert adds_no_value(
+        sentence("Customers were left without service until 3 p.m.", False), state_of_cause, cause
+    )
+    # A question after no name, number, date or cause: any sentence may fill a gap.
     why = analyse_question("Why did the earthquake hit Ishikawa so hard?")
     assert not adds_no_value(
         sentence("After the earthquake hit Ishikawa, a tsunami warning was issued.", False), state, why
