@@ -246,21 +246,34 @@ def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
 
 def holder_named(role: str, sentence: str, question_terms: set[str], initials: set[str]) -> bool:
     """The sentence names someone the question does not beside the role, and not as another
-    country's ("Prime Minister Lee Hsien Loong of Singapore" for the United Kingdom's); `initials`:
-    those of the question's names ("uk" for "United Kingdom")."""
+    country's or body's ("Prime Minister Lee Hsien Loong of Singapore" for the United Kingdom's,
+    "Facebook CEO Mark Zuckerberg" for TikTok's); `initials`: those of the question's names ("uk"
+    for "United Kingdom")."""
 
     def foreign(word: str) -> bool:
         w = POSSESSIVE.sub("", word).lower()
         term = stem(w)
-        if not (is_place_name(w) or place_aliases(term)) or w in initials or place_aliases(term) & initials:
+        if w in initials or place_aliases(term) & initials:
             return False  # "UK" or "Britain" for "United Kingdom"
-        return not matches_spelling(term, question_terms) and place_aliases(term).isdisjoint(question_terms)
+        if is_place_name(w) or place_aliases(term):
+            return not matches_spelling(term, question_terms) and place_aliases(term).isdisjoint(
+                question_terms
+            )
+        # Another body's ("Facebook CEO Mark Zuckerberg" for TikTok's), not a word of the role's own.
+        return name_like(word) and w not in _ROLE_WORDS and not matches_spelling(term, question_terms)
 
     return any(
         any(not matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
         and not any(foreign(w) for w in where)
         for near, where in role_scopes(role, sentence)
     )
+
+
+# Words of a role's own name, not where it is held: "Former Prime Minister", "Acting CEO".
+_ROLE_WORDS = frozenset(
+    "former acting interim deputy vice new then outgoing incoming current chief senior executive "
+    "prime first general assistant associate co-founder founder the a".split()
+)
 
 
 def names_beside(head: str, sentence: str) -> list[list[str]]:

@@ -953,7 +953,7 @@ def test_the_holder_named_in_the_role_is_no_successor_to_herself(
         assert not got.abstained and got.text.startswith(f"Following her resignation, {answer}"), got.text
 
 
-def test_a_role_held_in_another_country_names_no_holder_of_the_one_asked() -> None:
+def test_a_role_held_in_another_country_or_body_names_no_holder_of_the_one_asked() -> None:
     from rag.questions import analyse_question
     from rag.values import holder_named
 
@@ -966,6 +966,10 @@ def test_a_role_held_in_another_country_names_no_holder_of_the_one_asked() -> No
     assert not holder_named("minist", "The prime minister spoke.", terms, uk)  # no one named
     disney = set(analyse_question("Who is the CEO of Disney?").terms)
     assert holder_named("ceo", "Disney CEO Bob Chapek criticized Florida lawmakers.", disney, set())
+    tiktok = set(analyse_question("Who is the CEO of TikTok?").terms)
+    assert holder_named("ceo", "TikTok CEO Shou Chew visited Capitol Hill.", tiktok, set())
+    assert holder_named("ceo", "Acting CEO Shou Chew visited Capitol Hill.", tiktok, set())
+    assert not holder_named("ceo", "He mocked Facebook CEO Mark Zuckerberg.", tiktok, set())
 
 
 @pytest.mark.slow
