@@ -233,13 +233,19 @@ def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
             for j in range(max(1, i - 3), min(len(tokens), i + 4))
             if j != i and tokens[j][:1].isupper() and name_like(tokens[j])
         ]
-        # Where they serve: just before the role ("Singapore's Prime Minister"), or after "of" in
-        # its phrase ("Prime Minister Lee Hsien Loong of Singapore"), not anywhere near.
-        where = [tokens[j] for j in range(max(0, i - 2), i) if tokens[j][:1].isupper()] + [
+        # Where they serve: the word before the role's own words ("Singapore's Prime Minister", not
+        # "Vladimir" of "Vladimir Putin's envoy"), or after "of" in its phrase ("Prime Minister Lee
+        # Hsien Loong of Singapore"), not anywhere near.
+        where = [
             tokens[j]
             for j in range(i + 2, min(len(tokens), i + 8))
             if tokens[j - 1] == "of" and tokens[j][:1].isupper()
         ]
+        j = i - 1
+        while j > 0 and tokens[j].lower() in _ROLE_WORDS:
+            j -= 1
+        if j >= 0 and j < i and tokens[j][:1].isupper() and tokens[j].lower() not in _ROLE_WORDS:
+            where.append(tokens[j])
         out.append((near, where))
     return out
 

@@ -970,6 +970,8 @@ def test_a_role_held_in_another_country_or_body_names_no_holder_of_the_one_asked
     assert holder_named("ceo", "TikTok CEO Shou Chew visited Capitol Hill.", tiktok, set())
     assert holder_named("ceo", "Acting CEO Shou Chew visited Capitol Hill.", tiktok, set())
     assert not holder_named("ceo", "He mocked Facebook CEO Mark Zuckerberg.", tiktok, set())
+    envoy = set(analyse_question("Who is Putin's envoy in Florida?").terms)  # whose, not where
+    assert holder_named("envoy", "He met Vladimir Putin's envoy Kirill Dmitriev.", envoy, set())
 
 
 @pytest.mark.slow
