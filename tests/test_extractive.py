@@ -121,6 +121,23 @@ def engine_on(tmp_path, model_dir, *lines: str) -> rag.Engine:
     return engine
 
 
+def _answers_under(
+    engine: rag.Engine, question: str, knob: str, weights: tuple[float, ...], n: int
+) -> list[str]:
+    """The first `n` characters of the answer with the answerer's `knob` at each of `weights`."""
+    from dataclasses import replace
+
+    from rag.extractive import TUNING, ExtractiveAnswerer
+
+    out = []
+    for weight in weights:
+        engine.extractive = ExtractiveAnswerer(replace(TUNING, **{knob: weight}))
+        answer = engine.ask(question, llm=False)
+        assert not answer.abstained, answer.abstain_reason
+        out.append(answer.text[:n])
+    return out
+
+
 @pytest.mark.slow
 def test_a_sentence_that_asks_is_never_the_answer(tmp_path, model_dir) -> None:
     text = (
@@ -855,10 +872,6 @@ def test_a_name_beside_a_role_held_before_is_no_holder_now(tmp_path, model_dir) 
 
 @pytest.mark.slow
 def test_the_sentence_telling_the_question_s_own_act_gains_w_verb(tmp_path, model_dir) -> None:
-    from dataclasses import replace
-
-    from rag.extractive import TUNING, ExtractiveAnswerer
-
     text = (
         "Defense chief Marek Olsen, 70, was taken back to the hospital by his security detail at "
         "2:20 p.m. Sunday, according to Navy spokesman Peter Rask.\n\n"
@@ -867,12 +880,8 @@ def test_the_sentence_telling_the_question_s_own_act_gains_w_verb(tmp_path, mode
     article = {"id": "olsen", "title": "Olsen back in hospital", "text": text}
     engine = engine_on(tmp_path, model_dir, json.dumps(article))
     question = "To whom did Marek Olsen transfer his authority after being taken back to the hospital?"
-    firsts = []
-    for weight in (0.0, 1.0):  # the shipped weight decides the close calls between these
-        engine.extractive = ExtractiveAnswerer(replace(TUNING, w_verb=weight))
-        answer = engine.ask(question, llm=False)
-        assert not answer.abstained, answer.abstain_reason
-        firsts.append(answer.text[:30])
+    # 1.0, not the shipped weight: that one decides the close calls between such sentences.
+    firsts = _answers_under(engine, question, "w_verb", (0.0, 1.0), 30)
     assert firsts == ["Defense chief Marek Olsen, 70,", "Just before 5 p.m., he transfe"]
 
 
@@ -891,9 +900,7 @@ def test_a_role_held_in_other_years_than_the_question_names_earns_no_role_credit
 
 @pytest.mark.slow
 def test_a_day_of_a_month_tells_when_better_than_a_vague_time(tmp_path, model_dir) -> None:
-    from dataclasses import replace
-
-    from rag.extractive import TUNING, ExtractiveAnswerer
+    from rag.extractive import TUNING
 
     text = (
         "The Makers Guild announced its nominations earlier this week, and the Makers Guild Awards "
@@ -903,12 +910,7 @@ def test_a_day_of_a_month_tells_when_better_than_a_vague_time(tmp_path, model_di
     article = {"id": "guild", "title": "Makers Guild Awards nominations", "text": text}
     engine = engine_on(tmp_path, model_dir, json.dumps(article))
     question = "When will the Makers Guild Awards winners be announced?"
-    firsts = []
-    for weight in (0.0, TUNING.w_day):
-        engine.extractive = ExtractiveAnswerer(replace(TUNING, w_day=weight))
-        answer = engine.ask(question, llm=False)
-        assert not answer.abstained, answer.abstain_reason
-        firsts.append(answer.text[:20])
+    firsts = _answers_under(engine, question, "w_day", (0.0, TUNING.w_day), 20)
     assert firsts == ["The Makers Guild ann", "Winners will be anno"]
 
 
