@@ -223,7 +223,7 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
 def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
     """For each use of the head noun: the name-like words within three words of it, and the
     capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore")."""
-    tokens = [t.strip(".,\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
     out = []
     for i, tok in enumerate(tokens):
         if stem(tok.lower()) != head:
@@ -284,16 +284,7 @@ _ROLE_WORDS = frozenset(
 
 def names_beside(head: str, sentence: str) -> list[list[str]]:
     """For each use of the head noun in the sentence, the name-like words within three words of it."""
-    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
-    return [
-        [
-            tokens[j]
-            for j in range(max(1, i - 3), min(len(tokens), i + 4))
-            if j != i and tokens[j][:1].isupper() and name_like(tokens[j])
-        ]
-        for i, tok in enumerate(tokens)
-        if stem(tok.lower()) == head
-    ]
+    return [near for near, _ in role_scopes(head, sentence)]
 
 
 def names_a(head: str, sentence: str, question_terms: set[str]) -> bool:
