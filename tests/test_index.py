@@ -168,6 +168,34 @@ def test_interrupted_ingest_is_reported_then_repaired(
     assert engine._index.status().complete  # type: ignore[union-attr]
 
 
+def test_a_kill_between_the_paragraph_file_and_chroma_embeds_nothing_again(
+    engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A step writes its side rows, then Chroma's: killed between the two, the side rows hold the
+    # step's vectors, and the resumed ingest reuses them instead of running the encoder again.
+    calls = {"n": 0}
+    real = ParagraphIndex._store_rows
+
+    def killed_before_chroma(self, batch, rows):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            self.rows.put(rows.side)
+            raise KeyboardInterrupt("killed between the two writes")
+        return real(self, batch, rows)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ParagraphIndex, "_store_rows", killed_before_chroma)
+        patch.setattr(writing, "WRITE_BATCH", 20)
+        with pytest.raises(KeyboardInterrupt):
+            engine.ingest(progress=False)
+    assert len(engine._index._chroma.ids()) == 20 and len(engine._index.rows.ids()) == 40
+    before = len(engine.encoder.embedded)  # type: ignore[attr-defined]
+    report = engine.ingest(progress=False)
+    assert report.embedded == len(engine.encoder.embedded) - before == 79 - 40  # type: ignore[attr-defined]
+    assert engine._index.count() == report.paragraphs == engine._index.bm25_count() == 79
+    assert not engine.ask("Who co-owns the Faena hotel?").abstained
+
+
 def test_a_write_failing_on_the_writer_thread_stops_ingest_and_is_repaired(
     engine: rag.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -170,7 +170,7 @@ class ParagraphIndex:
             existing, side = self._stored_rows()
             previous = self._read_state() or {}
             self._write_state(**{**previous, "complete": False, "started_at": now()})
-            plan = plan_sync(corpus, existing)
+            plan = plan_sync(corpus, existing, side)
             if progress:
                 progress(0, len(plan.todo))
             leftovers = [rid for rid in side if rid not in plan.wanted]

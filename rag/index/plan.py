@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from rag.schema import Article, Paragraph, SyncReport
@@ -43,8 +43,12 @@ class Plan:
     report: SyncReport
 
 
-def plan_sync(corpus: Sequence[tuple[Article, Sequence[Paragraph]]], existing: set[str]) -> Plan:
-    """Plan making an index that holds the rows `existing` hold exactly `corpus`."""
+def plan_sync(
+    corpus: Sequence[tuple[Article, Sequence[Paragraph]]], existing: set[str], side: Collection[str] = ()
+) -> Plan:
+    """Plan making an index that holds the rows `existing` hold exactly `corpus`. `side`: rows the
+    paragraph file holds, some perhaps not in Chroma (a kill fell between the two writes of a step):
+    their vectors are reused, so nothing an interrupted ingest embedded is embedded again."""
     report = SyncReport(articles=len(corpus))
     wanted: Wanted = {}
     for article, paragraphs in corpus:
@@ -52,7 +56,8 @@ def plan_sync(corpus: Sequence[tuple[Article, Sequence[Paragraph]]], existing: s
             wanted[row_id(article, p)] = (article, p)
     report.paragraphs = len(wanted)
     old_text = dict(split_row_id(r) for r in existing)
-    known_text = {split_row_id(r)[1]: r for r in existing}
+    known_text = {split_row_id(r)[1]: r for r in side}
+    known_text.update({split_row_id(r)[1]: r for r in existing})  # a row Chroma holds too, first
     todo = [rid for rid in wanted if rid not in existing]
     fresh: set[str] = set()  # hashes of the texts no stored row has: what is embedded
     for rid in wanted:
