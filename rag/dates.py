@@ -46,6 +46,9 @@ _NAMED_TIME = re.compile(
 )
 # What dateparser finds that is no time expression: a bare number ("in 3 games") or a word.
 _NOT_A_DATE = re.compile(r"^\W*(?:in|on|at|the|of)?\s*\d{1,2}\W*$", re.IGNORECASE)
+# "in an April 2022 swap": dateparser reads the article as a day of the month ("1 April").
+_ARTICLE = re.compile(r"^(\W*(?:in|on|at|during|of)\s+)?(?:an?|the)\s+", re.IGNORECASE)
+_SINCE = re.compile(r"\bsince\s*$", re.IGNORECASE)
 # Reports of an event come out on its day and in the days after it.
 REPORTING_DAYS = 7
 # "The current ...", "recently": the half year before as-of is searched besides the whole archive.
@@ -112,17 +115,25 @@ class _Parser:
         text = _POSSESSIVE.sub(r"\1", text)  # "Monday's game", "last week's vote"
         found = search_dates(text, languages=["en"], settings=settings) or []
         parser = date_data_parser(languages=["en"], settings=settings)
+        since: TimeScope | None = None
+        at = 0
         for phrase, _ in found:
+            where = text.find(phrase, at)
+            at = where + len(phrase) if where >= 0 else at
             if _NOT_A_DATE.match(phrase):
                 continue
-            data = parser.get_date_data(phrase)
+            data = parser.get_date_data(_ARTICLE.sub(r"\1", phrase))
             if data.date_obj is None:
                 continue
             start, end = _period(data.date_obj.date(), data.period)
             if start > as_of:  # "tomorrow's final": what is expected is in the latest news
                 return TimeScope("soft", "", as_of.isoformat(), phrase.strip())
+            if where > 0 and _SINCE.search(text[:where]):
+                # "held since 2019, freed in April 2022": a state's start; another time is the asked one.
+                since = since or TimeScope("window", start.isoformat(), as_of.isoformat(), phrase.strip())
+                continue
             return TimeScope("window", start.isoformat(), min(end, as_of).isoformat(), phrase.strip())
-        return None
+        return since
 
 
 def _period(day: dt.date, period: str | None) -> tuple[dt.date, dt.date]:

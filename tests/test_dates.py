@@ -26,6 +26,9 @@ FRIDAY = dt.date(2024, 1, 12)
         ("Who won the Golden Globes 2017 best drama award?", "2017-01-01", "2017-12-31"),
         ("How many jobs were added last year?", "2023-01-01", "2023-12-31"),
         ("What was announced on Jan. 5?", "2024-01-05", "2024-01-05"),
+        # "since" starts a state; the other time is the one asked ("in an" is no day of the month).
+        ("Which Marine held since 2019 was freed in an April 2023 swap?", "2023-04-01", "2023-04-30"),
+        ("How many people have died since November?", "2023-11-01", "2024-01-12"),
     ],
 )
 def test_an_expression_of_time_is_a_window_read_against_as_of(question: str, start: str, end: str) -> None:
