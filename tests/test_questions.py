@@ -40,6 +40,10 @@ def test_question_shapes() -> None:
     assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
     assert is_multi_hop("What fund does the man who estimated the losses oversee?")
     assert not is_multi_hop("Who is Witkoff?")
+    # Asking who the described one is takes one hop; asking something of them takes two.
+    assert not is_multi_hop("Who is the CEO of TikTok who visited Capitol Hill to lobby against the bill?")
+    assert is_multi_hop("What is the full name of the expert who warned against it?")
+    assert is_multi_hop("What kind of specialist is the negotiator who met Witkoff?")
 
 
 @pytest.mark.parametrize(
