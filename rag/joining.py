@@ -102,7 +102,7 @@ def joins(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
 
 
 # The kinds whose values tell one answer from another ("name" holds nearly any capitalised word).
-TYPED = frozenset(("person", "number", "date", "organization", "company"))
+TYPED = frozenset(("person", "number", "date", "organization", "company", "country"))
 
 
 def adds_no_value(c: Sentence, state: Joining, shape: QuestionShape) -> bool:

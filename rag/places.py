@@ -132,6 +132,27 @@ def _place_names() -> frozenset[str]:
     return frozenset(names | {n.strip() for n in _STATES.split(",")})
 
 
+# Countries news names by a short form the CLDR does not list as a name.
+_SHORT_COUNTRIES = frozenset("u.s. us usa u.k. uk britain america".split())
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> frozenset[str]:
+    from babel import Locale
+
+    # Two-letter codes are countries and territories; three digits are regions ("Africa", "world").
+    countries = {n.lower() for code, n in Locale("en").territories.items() if code.isalpha()}
+    return frozenset(
+        (countries - {"european union", "united nations", "eurozone", "unknown region"}) | _SHORT_COUNTRIES
+    )
+
+
+def is_country_name(name: str) -> bool:
+    """`name` ("Japan", "the U.S.", "Greece's") names a country."""
+    bare = re.sub(r"['\u2019]s$", "", name.strip(" ,")).lower()
+    return bare in _country_names() or bare.rstrip(".") in _country_names()
+
+
 def is_place_name(name: str) -> bool:
     """`name` ("Kenya", "South Carolina", "Texas's") names a country, state or province as a whole."""
     return re.sub(r"['\u2019]s$", "", name.strip(" .,")).lower() in _place_names()

@@ -99,6 +99,7 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     ),
     ("company", re.compile(rf"\b(which|what) {_MODIFIERS}({_COMPANY_NOUNS})\b")),
     ("organization", re.compile(rf"\b(which|what) {_MODIFIERS}({_ORGANIZATION_NOUNS})\b")),
+    ("country", re.compile(rf"\b(which|what) {_MODIFIERS}(country|countries|nation|nations)\b(?!['\u2019])")),
     # "What caused the outage?", "What do investigators say ignited the fire?": a cause, not a topic.
     (
         "cause",
@@ -208,6 +209,7 @@ KIND_NAMES: dict[QuestionKind, str] = {
     "date": "a date or time",
     "organization": "an organisation's name",
     "company": "a company's name",
+    "country": "a country",
     "name": "a name",
     "cause": "a cause",
     "type": "what kind it was",

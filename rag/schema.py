@@ -11,7 +11,7 @@ import numpy as np
 Mode = Literal["extractive", "llm", "retrieval"]  # who wrote an answer
 # What a question asks for.
 QuestionKind = Literal[
-    "person", "number", "date", "organization", "company", "name", "cause", "type", "other"
+    "person", "number", "date", "organization", "company", "country", "name", "cause", "type", "other"
 ]
 
 

@@ -4,6 +4,7 @@ beside a noun ("the newspaper Kommersant"), a person's full name, who someone is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from rag.lexicon import (
     AMOUNT_WORDS,
@@ -14,7 +15,7 @@ from rag.lexicon import (
     is_past_tense,
     matches_spelling,
 )
-from rag.places import is_place_name, place_aliases
+from rag.places import is_country_name, is_place_name, place_aliases
 from rag.terms import STOPWORDS, stem, words
 
 MONTH_PATTERN = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
@@ -87,6 +88,8 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
             for w in words(m.group(0))
             if w not in STOPWORDS and w not in _TIME_WORDS and stem(w) not in question_terms
         }
+    if kind == "country":  # "Japan", "the United States"
+        return _countries(sentence, question_terms)
     if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
         return {
             " ".join(r.group(0).lower() for r in run)
@@ -319,11 +322,29 @@ def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
     )
 
 
+def _countries(sentence: str, question_terms: set[str]) -> set[str]:
+    """The countries a sentence names (stemmed words joined), but the question's; its first word counts."""
+    out: set[str] = set()
+    for run in _adjacent(_CAPITALISED.finditer(sentence), sentence):
+        for i in range(len(run)):
+            for j in range(i + 1, min(i + 4, len(run) + 1)):
+                span = [m.group(0) for m in run[i:j]]
+                stems = [stem(w) for m in span for w in words(m)]
+                if is_country_name(" ".join(span)) and not all(t in question_terms for t in stems):
+                    out.add(" ".join(stems))
+    return out
+
+
 def capitalised_runs(sentence: str) -> list[list[re.Match[str]]]:
     """Capitalised words after the first, grouped when adjacent ("Faena Miami Beach")."""
-    runs: list[list[re.Match[str]]] = []
     first = re.match(r"[\W_]*\w+", sentence)  # the first word, after any opening quote or dash
-    for m in _CAPITALISED.finditer(sentence, first.end() if first else 1):
+    return _adjacent(_CAPITALISED.finditer(sentence, first.end() if first else 1), sentence)
+
+
+def _adjacent(found: Iterator[re.Match[str]], sentence: str) -> list[list[re.Match[str]]]:
+    """The capitalised words `found`, grouped when one space apart."""
+    runs: list[list[re.Match[str]]] = []
+    for m in found:
         if runs and sentence[runs[-1][-1].end() : m.start()] == " ":
             runs[-1].append(m)
         else:

@@ -317,6 +317,41 @@ def test_a_country_state_or_party_is_no_person() -> None:
     assert kind_values("person", "Voters backed Joe Biden in South Carolina.", set()) == {"joe", "biden"}
 
 
+def test_which_country_asks_for_a_country() -> None:
+    from rag.places import is_country_name
+    from rag.values import kind_values
+
+    assert analyse_question("Which country landed a spacecraft on the moon?").kind == "country"
+    assert analyse_question("In which European nation was the lab?").kind == "country"
+    assert analyse_question("Which nation's team won?").kind == "name"  # the team is asked, not the nation
+    assert is_country_name("Japan's") and is_country_name("U.S.") and not is_country_name("Africa")
+    assert not is_country_name("Texas")  # a state: a place, no country
+    said = "Greece joined the United States, Texas and Africa's leaders."
+    assert kind_values("country", said, set()) == {"greec", "unit state"}  # the first word counts
+    assert kind_values("country", said, {"greec"}) == {"unit state"}  # the question's own is no answer
+    # Given a country, a sentence of the same article naming none adds only background.
+    from rag.joining import adds_no_value
+    from rag.questions import analyse_question as shape_of
+
+    assert adds_no_value(
+        _sentence("A landing will make it the first spacecraft to touch down.", False),
+        _joined(_sentence("On Friday, Japan landed a craft on the moon.", True)),
+        shape_of("Which country landed a spacecraft on the moon?"),
+    )
+
+
+def _sentence(text: str, has_kind: bool):  # type: ignore[no-untyped-def]
+    from rag.extractive import _Candidate
+
+    return _Candidate(record=None, index=0, text=text, similarity=0.7, has_kind=has_kind)  # type: ignore[arg-type]
+
+
+def _joined(best):  # type: ignore[no-untyped-def]
+    from rag.joining import Joining
+
+    return Joining(best=best, complete=False, answer=set(), names_one=False, covered=set(), paragraphs=set())
+
+
 def test_a_date_word_elsewhere_does_not_make_a_question_ask_for_a_date() -> None:
     from rag.questions import analyse_question
 
