@@ -41,6 +41,7 @@ from rag.questions import (
     identity_name,
     is_multi_hop,
     name_cues,
+    name_initials,
     names_to_complete,
     part_of,
     predecessor,
@@ -180,7 +181,7 @@ class _Scorer:
         # "Who is the prime minister of...": the sentence putting a name beside the role answers.
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
-        self.initials = {"".join(w[0] for w in words(e)) for e in self.shape.entities if " " in e}
+        self.initials = name_initials(self.shape)
         self.successor = predecessor(question)
         self.cues = name_cues(question)
         self.counted = counted_noun(question) if self.shape.kind == "number" else ()

@@ -190,6 +190,12 @@ def known_by_initials(name: str, known: Callable[[str], bool]) -> bool:
     return bool(short) and known(short)
 
 
+def name_initials(shape: QuestionShape) -> set[str]:
+    """The initials of the question's names of several words ("uk" for "United Kingdom"): how a
+    role held there may be written ("UK Prime Minister Liz Truss")."""
+    return {"".join(w[0] for w in words(e)) for e in shape.entities if " " in e}
+
+
 def acronym(name: str) -> str:
     """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
     "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with

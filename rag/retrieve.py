@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -15,9 +15,18 @@ from rag.embedding import Encoder
 from rag.index import ParagraphIndex
 from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
-from rag.questions import acronym, analyse_question, asked_unit
+from rag.questions import (
+    acronym,
+    analyse_question,
+    asked_unit,
+    name_initials,
+    predecessor,
+    role_forms,
+    role_noun,
+)
 from rag.schema import Passage, Record, Retrieved, TimeScope, is_heading, is_link_line
 from rag.terms import STOPWORDS, fold, stem, words
+from rag.values import holder_named
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Rerank:
     time_window: float = 0.3  # the article is of the time the question names ("this week")
     time_soft: float = 0.5  # the article is recent and the question asks for the latest state
     answer_form: float = 0.2  # the paragraph holds what the answer looks like ("51%" for "What share...")
+    role_holder: float = 0.3  # it names someone beside the role asked ("UK Prime Minister Liz Truss")
     not_prose: float = 0.3  # a heading or a link to another story: no answer, whatever its words
     titles: int = 3  # the articles whose titles best match the question: their paragraphs are candidates
 
@@ -195,7 +205,9 @@ class HybridRetriever:
         pool = self._pool(rankings, max(k, self.rerank.pool))
         records = self.index.fetch(pool)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
-        scored = self._rerank(pool, records, vector, weights, as_of, scope, _answer_form(question), own)
+        scored = self._rerank(
+            pool, records, vector, weights, as_of, scope, _answer_form(question), own, _holder(question)
+        )
         kept, copies = _collapse(scored, k)
         ranks = [{rid: i for i, rid in enumerate(r, start=1)} for r in rankings[:2]]
         passages: list[Passage] = []
@@ -264,10 +276,12 @@ class HybridRetriever:
         scope: TimeScope,
         form: re.Pattern[str] | None = None,
         own: set[str] | None = None,
+        holder: Callable[[str], bool] | None = None,
     ) -> list[tuple[float, float, str, Record]]:
         """(score, paragraph similarity, row id, record), best first; `form`: what the answer's
         text looks like when the question says (a percentage, a date), which the paragraph holds;
-        `own`: the question's terms, apart from a follow-up's context (default: all of `weights`)."""
+        `own`: the question's terms, apart from a follow-up's context (default: all of `weights`);
+        `holder`: whether a text names the holder of the role a "Who is the <role> of..." asks."""
         w = self.rerank
         total = sum(weights.values()) or 1.0
         # A title counts for the question's own terms; an earlier turn's only steer toward its topic.
@@ -290,6 +304,8 @@ class HybridRetriever:
                 score += time_weight * time_fit(scope, rec.publish_date, now)
             if form is not None and form.search(rec.text):
                 score += w.answer_form
+            if holder is not None and holder(rec.text):
+                score += w.role_holder
             if is_heading(rec.text) or is_link_line(rec.text):
                 score -= w.not_prose  # it names a topic or another story; it answers nothing
             scored.append((score, paragraph, rid, rec))
@@ -300,6 +316,17 @@ class HybridRetriever:
 def _answer_form(question: str) -> re.Pattern[str] | None:
     """What a number or date question's answer looks like, when it says ("What share..." -> "51%")."""
     return asked_unit(question) if analyse_question(question).kind in ("number", "date") else None
+
+
+def _holder(question: str) -> Callable[[str], bool] | None:
+    """For "Who is the prime minister of the United Kingdom?": whether a text names someone beside
+    the role, not as another country's or body's (the answerer's own test of a holder)."""
+    role = role_noun(question)
+    if role is None or predecessor(question):
+        return None
+    shape = analyse_question(question)
+    terms, initials, roles = set(shape.terms), name_initials(shape), role_forms(role)
+    return lambda text: any(holder_named(r, text, terms, initials) for r in roles)
 
 
 def _passage(

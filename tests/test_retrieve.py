@@ -198,6 +198,40 @@ def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engin
     engine.retriever.rerank = RERANK
 
 
+def test_a_paragraph_naming_the_role_s_holder_scores_higher(make_engine, tmp_path) -> None:
+    """ "Who is the prime minister of the United Kingdom?": the paragraph putting a name beside the
+    role ("UK Prime Minister Liz Truss") gains `role_holder`; one naming another country's holder,
+    or none, gains nothing, nor does any paragraph for a question after no role's holder."""
+    from dataclasses import replace
+
+    from rag.retrieve import RERANK
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "summit.txt").write_text(
+        "Leaders gather in London\n\n"
+        "UK Prime Minister Liz Truss greeted the guests at the summit in London.\n\n"
+        "Prime Minister Lee Hsien Loong of Singapore arrived at the summit on Monday.\n\n"
+        "The prime minister of the United Kingdom hosts the summit every year.\n",
+        encoding="utf-8",
+    )
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+
+    def scores(question: str, weight: float) -> dict[str, float]:
+        engine.retriever.rerank = replace(RERANK, role_holder=weight)
+        return {p.text[:5]: p.score for p in engine.retrieve(question, k=3)}
+
+    who = "Who is the prime minister of the United Kingdom?"
+    off, on = scores(who, 0.0), scores(who, 0.5)
+    assert on["UK Pr"] == pytest.approx(off["UK Pr"] + 0.5, abs=1e-5)
+    assert on["Prime"] == pytest.approx(off["Prime"], abs=1e-5)  # Singapore's
+    assert on["The p"] == pytest.approx(off["The p"], abs=1e-5)  # no name
+    where = "Where is the summit held every year?"
+    assert scores(where, 0.5) == pytest.approx(scores(where, 0.0), abs=1e-5)
+    engine.retriever.rerank = RERANK
+
+
 def test_a_follow_up_s_context_does_not_match_titles(seeds_engine) -> None:
     """ "What office does he hold?" after "Who said the thorniest issues...": the earlier turn's
     words steer toward its paragraph; matched in other articles' titles, they would bring in
