@@ -366,6 +366,8 @@ def _person_runs(sentence: str) -> list[list[re.Match[str]]]:
     Secretary-General Jens Stoltenberg" gives "Jens Stoltenberg" though the question names NATO)."""
     out: list[list[re.Match[str]]] = []
     for run in capitalised_runs(sentence):
+        if run[0].group(0) == "The":
+            continue  # a named thing ("According to The Independent"), as after "the"
         part: list[re.Match[str]] = []
         for m in run:
             if m.group(0).strip(".,\u2019'").lower() in _TITLES:

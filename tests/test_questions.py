@@ -315,6 +315,7 @@ def test_a_country_state_or_party_is_no_person() -> None:
     said = "The flight was bound for Ontario, California, and Democrats in Kenya said nothing."
     assert kind_values("person", said, set()) == set()
     assert kind_values("person", "Voters backed Joe Biden in South Carolina.", set()) == {"joe", "biden"}
+    assert kind_values("person", "According to The Independent, heirs take titles.", set()) == set()
 
 
 def test_which_country_asks_for_a_country() -> None:
