@@ -182,8 +182,9 @@ def over_time(
             or c.record.publish_date == lead.record.publish_date
         ):
             continue
-        if told(c, shape) < told(lead, shape) or c.fit < lead.fit:
-            continue  # it tells less of the act asked about ("win", "reelect"), or no holder of the role
+        ours, theirs = told(lead, shape), told(c, shape)
+        if (not ours <= theirs and len(theirs) <= len(ours)) or c.fit < lead.fit:
+            continue  # it tells less of the act asked about ("reelect" beside "runoff"), or no holder of the role
         values = kind_values(shape.kind, c.text, asked)
         theirs = {v for v in values if not term_matches(v, lead_values)}
         ours = {v for v in lead_values if not term_matches(v, values)}

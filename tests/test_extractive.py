@@ -489,6 +489,15 @@ def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
     first = dated("Macron is first with 28.6% of the vote.", "c", "2022-04-11", {"macron", "vote"})
     assert over_time([runoff], [runoff, earlier], shape, TUNING) == [runoff, earlier]
     assert over_time([runoff], [runoff, first], shape, TUNING) is None  # no reelection told
+    # Another act instead of the lead's, and no more of it: the runoff's date is no earlier share.
+    date = dated("The top two face each other in a runoff on April 24.", "d", "2022-04-11", {"runoff"})
+    assert over_time([runoff], [runoff, date], shape, TUNING) is None
+    # More of the act than the lead tells: the better report, shown beside it.
+    fuller = dated(
+        "Macron won 52.1% of the runoff vote.", "e", "2017-05-08", {"macron", "runoff", "vote", "win"}
+    )
+    lead = dated("Macron took 58.5% and was reelected.", "a", "2022-04-24", {"macron", "reelect"})
+    assert over_time([lead], [lead, fuller], shape, TUNING) == [lead, fuller]
     earlier.fit, runoff.fit = 0.0, 0.5  # the lead puts its value where the question asks, the other does not
     assert over_time([runoff], [runoff, earlier], shape, TUNING) is None
 
