@@ -56,6 +56,7 @@ GRID: dict[str, Sequence[Any]] = {
     "rerank.answer_form": [0.0, 0.2, 0.4],
     "rerank.not_prose": [0.0, 0.3, 0.6],
     "rerank.role_holder": [0.0, 0.3, 0.5],
+    "rerank.lede": [0.0, 0.05, 0.1],
 }
 MAX_FALSE_ABSTENTIONS = 0.05
 

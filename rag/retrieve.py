@@ -43,11 +43,14 @@ class Rerank:
     time_soft: float = 0.5  # the article is recent and the question asks for the latest state
     answer_form: float = 0.2  # the paragraph holds what the answer looks like ("51%" for "What share...")
     role_holder: float = 0.3  # it names someone beside the role asked ("UK Prime Minister Liz Truss")
+    lede: float = 0.05  # it is among its article's first LEDE paragraphs, where news states its facts
     not_prose: float = 0.3  # a heading or a link to another story: no answer, whatever its words
     titles: int = 3  # the articles whose titles best match the question: their paragraphs are candidates
 
 
 RERANK = Rerank()
+# A news story gives its facts first (the lede and the paragraphs after it), background later.
+LEDE = 5
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -306,6 +309,8 @@ class HybridRetriever:
                 score += w.answer_form
             if holder is not None and holder(rec.text):
                 score += w.role_holder
+            if rec.n <= LEDE:
+                score += w.lede
             if is_heading(rec.text) or is_link_line(rec.text):
                 score -= w.not_prose  # it names a topic or another story; it answers nothing
             scored.append((score, paragraph, rid, rec))

@@ -232,6 +232,30 @@ def test_a_paragraph_naming_the_role_s_holder_scores_higher(make_engine, tmp_pat
     engine.retriever.rerank = RERANK
 
 
+def test_a_paragraph_of_an_article_s_lede_scores_higher(make_engine, tmp_path) -> None:
+    """News states its facts in its first paragraphs: those up to `LEDE` gain `lede`, later ones nothing."""
+    from dataclasses import replace
+
+    from rag.retrieve import LEDE, RERANK
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    body = [f"Paragraph {i} of the harbour story tells the ferry schedule for line {i}." for i in range(1, 9)]
+    (corpus / "harbour.txt").write_text("Harbour news\n\n" + "\n\n".join(body) + "\n", encoding="utf-8")
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+
+    def scores(weight: float) -> dict[int, float]:
+        engine.retriever.rerank = replace(RERANK, lede=weight)
+        found = engine.retrieve("What is the ferry schedule of the harbour?", k=8)
+        return {int(p.paragraph_id.rsplit("#p", 1)[1]): p.score for p in found}
+
+    off, on = scores(0.0), scores(0.5)
+    assert set(on) == set(range(1, 9))
+    assert all(on[n] == pytest.approx(off[n] + (0.5 if n <= LEDE else 0.0), abs=1e-5) for n in on)
+    engine.retriever.rerank = RERANK
+
+
 def test_a_follow_up_s_context_does_not_match_titles(seeds_engine) -> None:
     """ "What office does he hold?" after "Who said the thorniest issues...": the earlier turn's
     words steer toward its paragraph; matched in other articles' titles, they would bring in
