@@ -226,11 +226,13 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
 def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
     """For each use of the head noun: the name-like words within three words of it, and the
     capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore")."""
-    tokens = [t.strip(".\u2019'") for t in re.findall(r"[\w\u2019'.-]+", sentence)]
+    found = list(re.finditer(r"[\w\u2019'.-]+", sentence))
+    tokens = [m.group(0).strip(".\u2019'") for m in found]
+    titles = _quoted_titles(sentence)
     out = []
     for i, tok in enumerate(tokens):
-        if stem(tok.lower()) != head:
-            continue
+        if stem(tok.lower()) != head or any(a <= found[i].start() < b for a, b in titles):
+            continue  # a role inside a work's title ("...15 Years as CEO of the Walt Disney Company")
         near = [
             tokens[j]
             for j in range(max(1, i - 3), min(len(tokens), i + 4))
@@ -250,6 +252,20 @@ def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
         if j >= 0 and j < i and tokens[j][:1].isupper() and tokens[j].lower() not in _ROLE_WORDS:
             where.append(tokens[j])
         out.append((near, where))
+    return out
+
+
+_QUOTED = re.compile(r"[\u201c\"]([^\u201d\"]{3,200})[\u201d\"]")
+
+
+def _quoted_titles(sentence: str) -> list[tuple[int, int]]:
+    """Spans of quoted titles of works: quotes whose longer words are mostly capitalised
+    (\u201cThe Ride of a Lifetime: Lessons Learned from 15 Years as CEO...\u201d), not quoted speech."""
+    out = []
+    for m in _QUOTED.finditer(sentence):
+        long = [w for w in re.findall(r"[A-Za-z][\w'-]*", m.group(1)) if len(w) > 3]
+        if len(long) >= 2 and sum(w[0].isupper() for w in long) >= 0.75 * len(long):
+            out.append(m.span(1))
     return out
 
 

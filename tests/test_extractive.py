@@ -977,6 +977,10 @@ def test_a_role_held_in_another_country_or_body_names_no_holder_of_the_one_asked
     assert not holder_named("minist", "The prime minister spoke.", terms, uk)  # no one named
     disney = set(analyse_question("Who is the CEO of Disney?").terms)
     assert holder_named("ceo", "Disney CEO Bob Chapek criticized Florida lawmakers.", disney, set())
+    # A role inside a work's quoted title holds no one; one inside quoted speech does.
+    book = "\u201cLessons Learned from 15 Years as CEO of Disney\u201d by Robert Iger: a junkie's read."
+    assert not holder_named("ceo", book, disney, set())
+    assert holder_named("ceo", "\u201cI met Disney CEO Bob Iger today,\u201d she said.", disney, set())
     tiktok = set(analyse_question("Who is the CEO of TikTok?").terms)
     assert holder_named("ceo", "TikTok CEO Shou Chew visited Capitol Hill.", tiktok, set())
     assert holder_named("ceo", "Acting CEO Shou Chew visited Capitol Hill.", tiktok, set())
