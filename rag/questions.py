@@ -489,7 +489,12 @@ _ROLE = re.compile(
     rf"|({_PERSON_NOUNS}))(?: of\b| in\b| at\b| for\b|\?|$)"
 )
 # One role, two names: "Intel CEO Pat Gelsinger" answers "Who is the chief executive of Intel?".
-_ROLE_FORMS = {"execut": "ceo", "ceo": "execut"}
+# A monarch is named by the title of the one reigning ("Queen Margrethe", "King Charles").
+_ROLE_FORMS: dict[str, tuple[str, ...]] = {
+    "execut": ("ceo",),
+    "ceo": ("execut",),
+    "monarch": ("king", "queen"),
+}
 
 
 # "Who will succeed Borne as France's prime minister...?": the role the successor is to hold.
@@ -519,8 +524,8 @@ def role_noun(question: str) -> str | None:
 
 
 def role_forms(role: str) -> tuple[str, ...]:
-    """The stemmed role and its other name, if it has one ("execut" -> "execut", "ceo")."""
-    return (role, _ROLE_FORMS[role]) if role in _ROLE_FORMS else (role,)
+    """The stemmed role and its other names, if it has any ("execut" -> "execut", "ceo")."""
+    return (role, *_ROLE_FORMS.get(role, ()))
 
 
 _FULL_NAME = re.compile(r"\b(?:full|first|given|whole|complete)\s+name\b", re.IGNORECASE)

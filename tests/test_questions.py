@@ -397,6 +397,7 @@ def test_a_who_is_the_role_question_names_the_role(question: str, role: str | No
     assert predecessor("Who replaced Bob Chapek as CEO of Disney?") == {"bob", "chapek"}
     assert predecessor("Who is the CEO of Disney?") == set()
     assert role_forms(stem("executive")) == (stem("executive"), "ceo")  # "Intel CEO Pat Gelsinger"
+    assert role_forms(stem("monarch")) == (stem("monarch"), "king", "queen")  # "Queen Margrethe"
     assert role_noun(question) == (stem(role) if role else None)
 
 
