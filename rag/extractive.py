@@ -35,6 +35,7 @@ from rag.questions import (
     asked_unit,
     asks_full_name,
     bridge_names,
+    count_verb,
     counted_noun,
     head_noun,
     hop_query,
@@ -184,7 +185,11 @@ class _Scorer:
         self.initials = name_initials(self.shape)
         self.successor = predecessor(question)
         self.cues = name_cues(question)
-        self.counted = counted_noun(question) if self.shape.kind == "number" else ()
+        # "How many people...", "How many members ... voted": a number before the noun or the verb.
+        self.counted: tuple[str, ...] = ()
+        if self.shape.kind == "number":
+            verb = count_verb(question)
+            self.counted = counted_noun(question) + ((verb,) if verb else ())
         self.unit = asked_unit(question) if self.shape.kind in ("number", "date") else None
         # "How much of the $8.5 billion award...": a part, smaller than the whole.
         self.whole = part_of(question) if self.shape.kind == "number" else None

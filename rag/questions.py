@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.lexicon import (
+    IRREGULAR_PAST,
     is_demonym,
     matches_spelling,
 )
@@ -437,6 +438,21 @@ def source_terms(question: str) -> set[str]:
 
 
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+((?:[\w$.-]+\s+){0,5})")
+
+
+def count_verb(question: str) -> str | None:
+    """The stemmed verb right after what a "How many X <verb>..." question counts: "How many House
+    members voted for the bill?" -> "vote" (the answer reads "352 voted"); None when an auxiliary
+    comes first ("How many points did he score?") or no past form follows."""
+    m = re.search(r"\bhow (?:many|much)\s+(.*)", question.lower())
+    for w in (
+        re.findall(r"[a-z]+(?:['\u2019][a-z]+)?", m.group(1))[1:8] if m else []
+    ):  # the first is the noun's
+        if w in _AUXILIARIES or w in ("is", "are", "was", "were"):
+            return None
+        if w in IRREGULAR_PAST or (w.endswith("ed") and len(w) > 4):
+            return stem(w)
+    return None
 
 
 def counted_noun(question: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from rag.questions import (
     acronym,
     analyse_question,
     asked_unit,
+    count_verb,
     name_initials,
     predecessor,
     role_forms,
@@ -319,8 +320,14 @@ class HybridRetriever:
 
 
 def _answer_form(question: str) -> re.Pattern[str] | None:
-    """What a number or date question's answer looks like, when it says ("What share..." -> "51%")."""
-    return asked_unit(question) if analyse_question(question).kind in ("number", "date") else None
+    """What a number or date question's answer looks like, when it says ("What share..." -> "51%",
+    "How many members voted...?" -> "176 voted")."""
+    kind = analyse_question(question).kind
+    if kind not in ("number", "date"):
+        return None
+    unit = asked_unit(question)
+    verb = count_verb(question) if unit is None and kind == "number" else None
+    return re.compile(rf"\b\d[\d,]*\s+(?:\w+\s+)?{re.escape(verb)}\w*", re.IGNORECASE) if verb else unit
 
 
 def _holder(question: str) -> Callable[[str], bool] | None:

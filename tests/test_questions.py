@@ -11,6 +11,7 @@ from rag.questions import (
     analyse_question,
     asked_unit,
     bridge_names,
+    count_verb,
     head_noun,
     is_multi_hop,
     name_cues,
@@ -316,6 +317,21 @@ def test_a_country_state_or_party_is_no_person() -> None:
     assert kind_values("person", said, set()) == set()
     assert kind_values("person", "Voters backed Joe Biden in South Carolina.", set()) == {"joe", "biden"}
     assert kind_values("person", "According to The Independent, heirs take titles.", set()) == set()
+
+
+def test_the_verb_a_count_question_counts_with() -> None:
+    from rag.retrieve import _answer_form
+    from rag.values import counts
+
+    question = "How many members of Greece's parliament voted for the bill?"
+    assert count_verb(question) == "vote"
+    assert count_verb("How many people suffered gunshot wounds?") == stem("suffered")
+    assert count_verb("How many abducted migrants did the police rescue?") is None  # "abducted" is the noun's
+    assert count_verb("How many people were killed?") is None  # "killed" may come as "killing 12"
+    form = _answer_form(question)
+    assert form is not None and form.search("Of the 300-seat Parliament, 176 voted in favor")
+    assert not form.search("The parliament voted in a majority to legalize it.")
+    assert counts(("member", "vote"), "Of the 300-seat Parliament, 176 voted in favor.")
 
 
 def test_which_country_asks_for_a_country() -> None:
