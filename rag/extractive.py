@@ -360,7 +360,8 @@ class _Scorer:
         reason = no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
-        chosen = choose(candidates, self.shape, self.tuning)
+        since = self.scope.start if self.scope.strength == "window" else ""
+        chosen = choose(candidates, self.shape, self.tuning, since)
         refusal = (
             still_to_come(self.past, chosen[0].text, retrieved.as_of)
             or not_known(chosen[0].text)
@@ -505,7 +506,9 @@ class ExtractiveAnswerer:
                 # "...the full name of the expert who warned...": the warning, then his full name.
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
-        dated = over_time(chosen, sel.candidates, analyse_question(question), self.tuning)
+        scope = retrieved.scope
+        since = scope.start if scope.strength == "window" else ""
+        dated = over_time(chosen, sel.candidates, analyse_question(question), self.tuning, since)
         coming = dated and still_to_come(sel.past, dated[0].text, retrieved.as_of)
         if coming:  # the latest report says the event is still to come
             return _abstain(question, coming.reason, retrieved)

@@ -57,10 +57,12 @@ class Joining:
     names_one: bool  # "Which billionaire...?" and it names one
     covered: set[str]  # question terms covered so far, plus what is never a gap
     paragraphs: set[str]
+    since: str = ""  # the first day of the time the question names: an older article tells an earlier event
 
 
-def choose(candidates: list[S], shape: QuestionShape, tuning: JoinTuning) -> list[S]:
-    """The best sentence, plus sentences of other paragraphs that add what it lacks."""
+def choose(candidates: list[S], shape: QuestionShape, tuning: JoinTuning, since: str = "") -> list[S]:
+    """The best sentence, plus sentences of other paragraphs that add what it lacks; `since`: the
+    first day of the time the question names ("on Thursday"), before which no article reports it."""
     best = candidates[0]
     if shape.kind != "other" and not best.has_kind:
         typed = next((c for c in candidates[1:3] if c.has_kind), None)
@@ -77,6 +79,7 @@ def choose(candidates: list[S], shape: QuestionShape, tuning: JoinTuning) -> lis
         names_one=bool(head and names_a(head, best.text, set(shape.terms))),
         covered=set(best.covered) | ({head} if head else set()) | source_terms(shape.question),
         paragraphs={best.record.paragraph_id},
+        since=since,
     )
     chosen = [best]
     for c in candidates:
@@ -93,6 +96,8 @@ def joins(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
     """Whether `c` joins the answer: no veto applies and it covers a term not yet covered."""
     return not (
         c.record.paragraph_id in state.paragraphs
+        or bool(c.record.publish_date)
+        and c.record.publish_date[:10] < state.since
         or other_year(c, state)
         or holds_less(c, state, shape)
         or same_value(c, state, shape)
@@ -160,12 +165,13 @@ def complete(c: Sentence, shape: QuestionShape, tuning: JoinTuning) -> bool:
 
 
 def over_time(
-    chosen: list[S], candidates: list[S], shape: QuestionShape, tuning: JoinTuning
+    chosen: list[S], candidates: list[S], shape: QuestionShape, tuning: JoinTuning, since: str = ""
 ) -> list[S] | None:
     """The latest report and an earlier one, newest first, when sentences of differently dated
     articles give different values for what is asked (a name, a number, a date) and score
     within `rival_ratio` of each other (dates aside: being older is what makes a report earlier);
-    None when the reports agree or are not dated apart."""
+    None when the reports agree or are not dated apart. `since`: the first day of the time the
+    question names ("on Thursday", "this year's"): an article before it reports an earlier event."""
     if shape.kind not in TYPED or not chosen[0].has_kind:
         return None  # two names (causes, kinds) tell no change as two numbers do: most sentences hold some
     lead = chosen[0]
@@ -180,6 +186,7 @@ def over_time(
         if (
             not (c.record.publish_date and lead.record.publish_date)
             or c.record.publish_date == lead.record.publish_date
+            or c.record.publish_date[:10] < since
         ):
             continue
         ours, theirs = told(lead, shape), told(c, shape)

@@ -427,6 +427,27 @@ def test_veto_other_year_keeps_out_a_sentence_of_another_year_once_the_year_is_a
     assert not other_year(_candidate("x", "b#p1"), _state(_candidate("y")))  # no year asked
 
 
+def test_no_sentence_of_an_article_older_than_the_time_asked_joins() -> None:
+    from dataclasses import replace
+
+    from rag.joining import joins
+    from rag.questions import analyse_question
+
+    shape = analyse_question("Which company's lander touched down on the moon on Thursday?")
+    best = _candidate("The lander, operated by Intuitive Machines, landed on the moon.", "a#p1")
+    best.record = replace(best.record, publish_date="2024-02-22")
+    older = _candidate("The lander of Astrobotic may not have touched down on the moon.", "b#p1")
+    older.covered = {"touch", "lander", "moon"}
+    state = _state(best, complete=False)
+    state.since = "2024-02-22"
+    older.record = replace(older.record, publish_date="2024-02-15")
+    assert not joins(older, state, shape)
+    older.record = replace(older.record, publish_date="")  # undated: no evidence either way
+    assert joins(older, state, shape)
+    older.record = replace(older.record, publish_date="2024-02-23")
+    assert joins(older, state, shape)
+
+
 def test_veto_holds_less_keeps_a_complete_answer_from_being_joined_by_a_weaker_sentence() -> None:
     from rag.joining import holds_less
     from rag.questions import analyse_question
@@ -498,6 +519,8 @@ def test_an_earlier_report_is_shown_only_when_it_tells_the_same_act() -> None:
     )
     lead = dated("Macron took 58.5% and was reelected.", "a", "2022-04-24", {"macron", "reelect"})
     assert over_time([lead], [lead, fuller], shape, TUNING) == [lead, fuller]
+    # A question naming its time ("this year's", "on Thursday"): an article before it tells an earlier event.
+    assert over_time([runoff], [runoff, earlier], shape, TUNING, since="2022-01-01") is None
     earlier.fit, runoff.fit = 0.0, 0.5  # the lead puts its value where the question asks, the other does not
     assert over_time([runoff], [runoff, earlier], shape, TUNING) is None
 
