@@ -184,6 +184,12 @@ def search_window(scope: TimeScope, as_of: str) -> tuple[str, str] | None:
     return None
 
 
+def window_start(scope: TimeScope) -> str:
+    """The first day of the time a question names ("on Thursday", "this year's"), "" for none:
+    an article published before it reports an earlier event."""
+    return scope.start if scope.strength == "window" else ""
+
+
 def without_time(question: str, scope: TimeScope) -> str:
     """The question without a relative time expression ("this week", "yesterday"): it is read as
     the time scope, not as words an answer must contain. A date, month, weekday or year stays (an

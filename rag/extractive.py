@@ -22,7 +22,7 @@ from rag.abstain import (
     unanswerable,
 )
 from rag.citations import CitationKeys, marker
-from rag.dates import format_date, parse_date, time_fit, without_time
+from rag.dates import format_date, parse_date, time_fit, window_start, without_time
 from rag.joining import TYPED, choose, complete, over_time
 from rag.lexicon import MONTHS
 from rag.places import place_aliases
@@ -360,8 +360,7 @@ class _Scorer:
         reason = no_good_sentence(candidates, self.shape, self.tuning)
         if reason:
             return Abstention(reason)
-        since = self.scope.start if self.scope.strength == "window" else ""
-        chosen = choose(candidates, self.shape, self.tuning, since)
+        chosen = choose(candidates, self.shape, self.tuning, window_start(self.scope))
         refusal = (
             still_to_come(self.past, chosen[0].text, retrieved.as_of)
             or not_known(chosen[0].text)
@@ -506,9 +505,8 @@ class ExtractiveAnswerer:
                 # "...the full name of the expert who warned...": the warning, then his full name.
                 chosen = [intro] if any(n in question for n in names) else [chosen[0], intro]
                 return _cited_answer(question, chosen, retrieved, keys)
-        scope = retrieved.scope
-        since = scope.start if scope.strength == "window" else ""
-        dated = over_time(chosen, sel.candidates, analyse_question(question), self.tuning, since)
+        shape, since = analyse_question(question), window_start(retrieved.scope)
+        dated = over_time(chosen, sel.candidates, shape, self.tuning, since)
         coming = dated and still_to_come(sel.past, dated[0].text, retrieved.as_of)
         if coming:  # the latest report says the event is still to come
             return _abstain(question, coming.reason, retrieved)

@@ -96,14 +96,18 @@ def joins(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
     """Whether `c` joins the answer: no veto applies and it covers a term not yet covered."""
     return not (
         c.record.paragraph_id in state.paragraphs
-        or bool(c.record.publish_date)
-        and c.record.publish_date[:10] < state.since
+        or older_than(c, state.since)
         or other_year(c, state)
         or holds_less(c, state, shape)
         or same_value(c, state, shape)
         or no_rival(c, state, shape)
         or adds_no_value(c, state, shape)
     ) and bool(c.covered - state.covered)
+
+
+def older_than(c: Sentence, since: str) -> bool:
+    """The sentence's article was published before `since` (an undated one is not: no evidence)."""
+    return bool(c.record.publish_date) and c.record.publish_date[:10] < since
 
 
 # The kinds whose values tell one answer from another ("name" holds nearly any capitalised word).
@@ -186,7 +190,7 @@ def over_time(
         if (
             not (c.record.publish_date and lead.record.publish_date)
             or c.record.publish_date == lead.record.publish_date
-            or c.record.publish_date[:10] < since
+            or older_than(c, since)
         ):
             continue
         ours, theirs = told(lead, shape), told(c, shape)

@@ -445,9 +445,8 @@ def count_verb(question: str) -> str | None:
     members voted for the bill?" -> "vote" (the answer reads "352 voted"); None when an auxiliary
     comes first ("How many points did he score?") or no past form follows."""
     m = re.search(r"\bhow (?:many|much)\s+(.*)", question.lower())
-    for w in (
-        re.findall(r"[a-z]+(?:['\u2019][a-z]+)?", m.group(1))[1:8] if m else []
-    ):  # the first is the noun's
+    after = re.findall(r"[a-z]+(?:['\u2019][a-z]+)?", m.group(1)) if m else []
+    for w in after[1:8]:  # the first word is the counted noun's
         if w in _AUXILIARIES or w in ("is", "are", "was", "were"):
             return None
         if w in IRREGULAR_PAST or (w.endswith("ed") and len(w) > 4):

@@ -36,6 +36,14 @@ def test_an_expression_of_time_is_a_window_read_against_as_of(question: str, sta
     assert (scope.strength, scope.start, scope.end) == ("window", start, end)
 
 
+def test_a_window_s_first_day_is_what_an_older_article_cannot_report() -> None:
+    from rag.dates import window_start
+
+    assert window_start(time_scope("Who landed on the moon on Thursday?", FRIDAY)) == "2024-01-11"
+    assert window_start(time_scope("Who is the current CEO?", FRIDAY)) == ""  # soft: no first day
+    assert window_start(time_scope("Who co-owns the hotel?", FRIDAY)) == ""
+
+
 def test_the_same_words_mean_another_week_at_another_as_of() -> None:
     earlier = time_scope("Who resigned this week?", dt.date(2017, 5, 3))
     assert (earlier.start, earlier.end) == ("2017-05-01", "2017-05-03")
