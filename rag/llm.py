@@ -447,14 +447,14 @@ def _json_items(raw: str) -> list[Any] | None:
     if start < 0 or text[:start].strip() != "":
         return None
     try:
-        data = json.loads(text[start:])
+        data = json.loads(text[start:], strict=False)  # a raw newline inside a string is common
     except json.JSONDecodeError:
         # Cut off (max tokens, dropped stream): keep the sentence objects that did complete.
         objects = re.findall(r"\{[^{}]*\"sentence\"[^{}]*\}", text)
         items = []
         for o in objects:
             try:
-                items.append(json.loads(o))
+                items.append(json.loads(o, strict=False))
             except json.JSONDecodeError:
                 continue
         return items if items else ([] if '"sentence' in text else None)

@@ -158,6 +158,15 @@ def test_json_cut_off_mid_way_keeps_the_complete_sentences() -> None:
     assert [(s.text, s.keys) for s in reply.sentences] == [("Blavatnik co-owns the hotel.", (1,))]
 
 
+def test_a_raw_newline_inside_a_json_string_is_read() -> None:
+    # Models write line breaks inside strings; strict JSON refuses them, and the sentence was lost.
+    raw = '{"sentences": [{"sentence": "Blavatnik co-owns\nthe hotel.", "keys": ["P1"]}]}'
+    reply = parse_reply(raw, 2)
+    assert [(s.text, s.keys) for s in reply.sentences] == [("Blavatnik co-owns the hotel.", (1,))]
+    cut = '{"sentences": [{"sentence": "Blavatnik co-owns\nthe hotel.", "keys": ["P1"]}, {"sente'
+    assert [s.text for s in parse_reply(cut, 2).sentences] == ["Blavatnik co-owns the hotel."]
+
+
 def test_json_keys_in_odd_shapes() -> None:
     raw = json.dumps({"sentences": [{"sentence": "Blavatnik co-owns it.", "keys": [1, "[P2]", "P3"]}]})
     reply = parse_reply(raw, 2)
