@@ -166,13 +166,23 @@ def test_a_paragraph_is_about_its_article_s_title(make_engine, tmp_path) -> None
     assert index.title_search(engine.retriever.query_terms("Who won the Super Bowl?")[0], 2) == []
 
 
+def _scores_under(engine, knob: str, weight: float, question: str, k: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Each retrieved paragraph's score (by its first five characters) with one rerank weight set."""
+    from dataclasses import replace
+
+    from rag.retrieve import RERANK
+
+    engine.retriever.rerank = replace(RERANK, **{knob: weight})
+    try:
+        return {p.text[:5]: p.score for p in engine.retrieve(question, k=k)}
+    finally:
+        engine.retriever.rerank = RERANK
+
+
 def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engine, tmp_path) -> None:
     """ "What share..." is answered by a percentage: the paragraph giving one gains `answer_form`;
     one that only repeats the question's words gains nothing, nor does any paragraph for a
     question that does not say what its answer looks like."""
-    from dataclasses import replace
-
-    from rag.retrieve import RERANK
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -186,8 +196,7 @@ def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engin
     engine.ingest(progress=False)
 
     def scores(question: str, weight: float) -> dict[str, float]:
-        engine.retriever.rerank = replace(RERANK, answer_form=weight)
-        return {p.text[:5]: p.score for p in engine.retrieve(question, k=2)}
+        return _scores_under(engine, "answer_form", weight, question, k=2)
 
     share = "What share of the vote did Donald Trump win in the Iowa caucuses?"
     off, on = scores(share, 0.0), scores(share, 0.5)
@@ -195,16 +204,12 @@ def test_a_paragraph_holding_what_the_answer_looks_like_scores_higher(make_engin
     assert on["The s"] == pytest.approx(off["The s"], abs=1e-5)
     who = "Who won the Iowa caucuses?"
     assert scores(who, 0.5) == pytest.approx(scores(who, 0.0), abs=1e-5)
-    engine.retriever.rerank = RERANK
 
 
 def test_a_paragraph_naming_the_role_s_holder_scores_higher(make_engine, tmp_path) -> None:
     """ "Who is the prime minister of the United Kingdom?": the paragraph putting a name beside the
     role ("UK Prime Minister Liz Truss") gains `role_holder`; one naming another country's holder,
     or none, gains nothing, nor does any paragraph for a question after no role's holder."""
-    from dataclasses import replace
-
-    from rag.retrieve import RERANK
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -219,8 +224,7 @@ def test_a_paragraph_naming_the_role_s_holder_scores_higher(make_engine, tmp_pat
     engine.ingest(progress=False)
 
     def scores(question: str, weight: float) -> dict[str, float]:
-        engine.retriever.rerank = replace(RERANK, role_holder=weight)
-        return {p.text[:5]: p.score for p in engine.retrieve(question, k=3)}
+        return _scores_under(engine, "role_holder", weight, question, k=3)
 
     who = "Who is the prime minister of the United Kingdom?"
     off, on = scores(who, 0.0), scores(who, 0.5)
@@ -229,7 +233,6 @@ def test_a_paragraph_naming_the_role_s_holder_scores_higher(make_engine, tmp_pat
     assert on["The p"] == pytest.approx(off["The p"], abs=1e-5)  # no name
     where = "Where is the summit held every year?"
     assert scores(where, 0.5) == pytest.approx(scores(where, 0.0), abs=1e-5)
-    engine.retriever.rerank = RERANK
 
 
 def test_a_paragraph_of_an_article_s_lede_scores_higher(make_engine, tmp_path) -> None:
