@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.dates import RECENCY_WORDS, format_date
+from rag.dates import RECENCY_WORDS, format_date, holiday_in
 from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS, is_past_tense
 from rag.questions import (
     ASKING_WORDS,
@@ -74,6 +74,8 @@ def name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
         clause = rf"\b(?:the|a|an)\s+[a-z]+\s+{re.escape(name)}\s+[a-z]+(?:s|ed)\b"
         if re.search(where, shape.question) or re.search(clause, shape.question):
             continue  # a place things are in, or a reduced clause ("the man Fesenko calls...")
+        if holiday_in(name).lower() == name.lower().replace("\u2019", "'"):
+            continue  # "New Year's Day" is the time scope's day, not what an article must name
         parts = tuple(
             stem(w) for w in words(name) if w not in STOPWORDS and not w.isdigit() and w not in TIME_NAMES
         )

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from rag.errors import QuestionError
+from rag.holiday import holiday_in, holiday_scope
 from rag.lexicon import MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS
 from rag.schema import TimeScope
 
@@ -120,7 +121,7 @@ class _Parser:
         for phrase, _ in found:
             where = text.find(phrase, at)
             at = where + len(phrase) if where >= 0 else at
-            if _NOT_A_DATE.match(phrase):
+            if _NOT_A_DATE.match(phrase) or _in_a_name(text, where, phrase):
                 continue
             data = parser.get_date_data(_ARTICLE.sub(r"\1", phrase))
             if data.date_obj is None:
@@ -134,6 +135,21 @@ class _Parser:
                 continue
             return TimeScope("window", start.isoformat(), min(end, as_of).isoformat(), phrase.strip())
         return since
+
+
+MONTHS_TITLED = frozenset(m.capitalize() for m in MONTHS)
+
+
+def _in_a_name(text: str, where: int, phrase: str) -> bool:
+    """A month name that ends a person's name ("Theresa May said on Monday"): a capitalised word
+    before it that does not open the question."""
+    before = text[:where].split()
+    return (
+        phrase.strip() in MONTHS_TITLED
+        and len(before) >= 2
+        and before[-1][:1].isupper()
+        and before[-1].isalpha()
+    )
 
 
 def _period(day: dt.date, period: str | None) -> tuple[dt.date, dt.date]:
@@ -159,6 +175,9 @@ def time_scope(question: str, as_of: dt.date) -> TimeScope:
     ("new", "current", "recently", "next") gives a soft preference for the newest articles; any
     other question is timeless.
     """
+    holiday = holiday_scope(question, as_of)
+    if holiday is not None:
+        return holiday
     if _DATE_WORDS.search(question):
         scope = _PARSER.scope(question, as_of)
         if scope is not None:
@@ -196,6 +215,8 @@ def without_time(question: str, scope: TimeScope) -> str:
     article writes them too), and so do words like "new" or "next", which are often not about time."""
     if scope.strength != "window" or not scope.phrase or _NAMED_TIME.search(scope.phrase):
         return question
+    if holiday_in(scope.phrase):  # a holiday's name is written in its reports, like a month's
+        return question
     pattern = re.compile(rf"\b{re.escape(scope.phrase)}\b", re.IGNORECASE)
     return " ".join(pattern.sub(" ", _POSSESSIVE.sub(r"\1", question), count=1).split())
 
@@ -203,6 +224,7 @@ def without_time(question: str, scope: TimeScope) -> str:
 def warm() -> None:
     """Load dateparser and its English data now (a server calls this at start, off the clock)."""
     _PARSER.scope("this week", dt.date(2024, 1, 12))
+    holiday_in("on Christmas Day")
 
 
 def time_fit(scope: TimeScope, published: str, as_of: dt.date) -> float:

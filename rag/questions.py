@@ -235,15 +235,19 @@ _NESTED = re.compile(
 )
 
 
-# "Who is the CEO of TikTok who visited...?": the described one is what is asked, in one hop.
-_IDENTITY = re.compile(r"^\s*(who|what)\s+(is|was|are|were)\s+(the|a|an)\s+(?!full name\b)", re.IGNORECASE)
+# "Who is the CEO of TikTok who visited...?", "What was the name of the craft that...?": the
+# described one is what is asked, in one hop.
+_DESCRIBED = re.compile(
+    r"^\s*(?:who\s+(?:is|was|are|were)\b|what\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?!full name\b))",
+    re.IGNORECASE,
+)
 
 
 def is_multi_hop(question: str) -> bool:
     """Whether the question describes what it asks about ("the man who estimated...") to ask
     something of it: two hops. Asking who or what the described one is takes one."""
     rest = question.strip().split(maxsplit=1)
-    return len(rest) == 2 and bool(_NESTED.search(rest[1])) and not _IDENTITY.match(question)
+    return len(rest) == 2 and bool(_NESTED.search(rest[1])) and not _DESCRIBED.match(question)
 
 
 def bridge_names(text: str, question: str) -> list[str]:

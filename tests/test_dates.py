@@ -36,6 +36,41 @@ def test_an_expression_of_time_is_a_window_read_against_as_of(question: str, sta
     assert (scope.strength, scope.start, scope.end) == ("window", start, end)
 
 
+@pytest.mark.parametrize(
+    "question, as_of, start, end",
+    [
+        ("What hit Japan on New Year's Day 2024?", "2024-01-03", "2024-01-01", "2024-01-01"),
+        (
+            "What did the drivers do during the Valentine\u2019s Day strike?",
+            "2024-02-20",
+            "2024-02-14",
+            "2024-02-14",
+        ),
+        ("What did the king say over Christmas?", "2024-01-12", "2023-12-25", "2023-12-25"),
+        ("What happened on Labor Day?", "2024-01-12", "2023-09-04", "2023-09-04"),  # the latest one
+        ("Who has died since Thanksgiving?", "2024-01-12", "2023-11-23", "2024-01-12"),
+        ("Who won on Election Day 2020?", "2024-01-12", "2020-11-03", "2020-11-03"),
+    ],
+)
+def test_a_holiday_is_its_day_in_the_year_named_or_the_latest_up_to_as_of(
+    question: str, as_of: str, start: str, end: str
+) -> None:
+    scope = time_scope(question, dt.date.fromisoformat(as_of))
+    assert (scope.strength, scope.start, scope.end) == ("window", start, end)
+
+
+def test_a_holiday_still_to_come_asks_for_the_latest_news_and_a_place_is_no_holiday() -> None:
+    assert time_scope("What is planned for Thanksgiving?", dt.date(2024, 11, 10)).strength == "soft"
+    assert time_scope("Who was treated at Memorial Hospital?", FRIDAY).strength != "window"
+    assert time_scope("Who was elected in Columbus?", FRIDAY).strength == "none"
+
+
+def test_a_month_that_ends_a_name_is_no_month() -> None:
+    scope = time_scope("What did Theresa May say on Monday?", FRIDAY)
+    assert (scope.start, scope.phrase) == ("2024-01-08", "on Monday")
+    assert time_scope("What happened in May?", FRIDAY).start == "2023-05-01"
+
+
 def test_a_window_s_first_day_is_what_an_older_article_cannot_report() -> None:
     from rag.dates import window_start
 

@@ -1024,3 +1024,11 @@ def test_who_finished_second_is_answered_by_the_sentence_giving_the_rank(tmp_pat
     answer = engine.ask("Who finished second in the 2024 Veldor Republican caucuses?", llm=False)
     assert not answer.abstained, answer.abstain_reason
     assert answer.text.startswith("Veldor Gov. Lee Moss came in second"), answer.text
+
+
+def test_a_holiday_the_question_names_is_its_time_not_a_name_the_answer_must_hold() -> None:
+    from rag.abstain import name_parts
+    from rag.questions import analyse_question
+
+    shape = analyse_question("What was the magnitude of the earthquake that hit Ishikawa on New Year's Day 2024?")
+    assert [shown for shown, _ in name_parts(shape)] == ["Ishikawa"]

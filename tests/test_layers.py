@@ -13,6 +13,7 @@ LAYERS = {
     "prompts": 0,
     "terms": 0,
     "lexicon": 0,
+    "holiday": 0,
     "sentences": 0,
     "corpus": 1,
     "formats": 1,

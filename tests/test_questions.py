@@ -44,6 +44,9 @@ def test_question_shapes() -> None:
     # Asking who the described one is takes one hop; asking something of them takes two.
     assert not is_multi_hop("Who is the CEO of TikTok who visited Capitol Hill to lobby against the bill?")
     assert is_multi_hop("What is the full name of the expert who warned against it?")
+    # Asking what the described one is (its name, its size) is one hop.
+    assert not is_multi_hop("What was the name of the spacecraft that landed on the far side?")
+    assert not is_multi_hop("Who is Vladimir Putin's envoy that held talks in Florida?")
     assert is_multi_hop("What kind of specialist is the negotiator who met Witkoff?")
 
 
