@@ -40,6 +40,7 @@ from rag.questions import (
     head_noun,
     hop_query,
     identity_name,
+    initialisms,
     is_multi_hop,
     name_cues,
     name_initials,
@@ -51,6 +52,7 @@ from rag.questions import (
     role_noun,
     term_matches,
     type_noun,
+    written_initials,
     years_in,
 )
 from rag.retrieve import merge
@@ -183,6 +185,7 @@ class _Scorer:
         self.role = role_noun(question)
         self.roles = role_forms(self.role) if self.role else ()
         self.initials = name_initials(self.shape)
+        self.by_initials = initialisms(self.shape)  # "RFK" in a sentence names Robert F. Kennedy
         self.successor = predecessor(question)
         self.cues = name_cues(question)
         # "How many people...", "How many members ... voted": a number before the noun or the verb.
@@ -268,6 +271,8 @@ class _Scorer:
             if (self.editions and other_edition(self.editions, text)) or sibling_event(shape.entities, text):
                 continue  # "Super Bowl LVI's teams", "the French Open": not the event asked about
             bag = {stem(w) for w in words(text)}
+            if self.by_initials:
+                bag |= written_initials(text, self.by_initials)
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {term for term in shape.terms if self.covers(term, bag)}
             if self.head in c.covered and describes_given(self.head, text, self.qterms):

@@ -197,6 +197,31 @@ def name_initials(shape: QuestionShape) -> set[str]:
     return {"".join(w[0] for w in words(e)) for e in shape.entities if " " in e}
 
 
+_NAME_SUFFIX = frozenset("jr sr ii iii iv".split())
+_CAPS = re.compile(r"\b[A-Z]{3,5}\b")
+
+
+def initialisms(shape: QuestionShape) -> dict[str, frozenset[str]]:
+    """The question's names of three or more words by their initials ("rfk" for Robert F. Kennedy
+    Jr., with or without the suffix), each to the stemmed words it stands for."""
+    out: dict[str, frozenset[str]] = {}
+    for e in shape.entities:
+        ws = words(e)
+        core = ws[:-1] if ws and ws[-1] in _NAME_SUFFIX else ws
+        for part in {tuple(ws), tuple(core)}:
+            if len(part) >= 3:
+                out["".join(w[0] for w in part)] = frozenset(stem(w) for w in ws)
+    return out
+
+
+def written_initials(text: str, initials: dict[str, frozenset[str]]) -> set[str]:
+    """The words of the names `text` writes by their initials ("RFK Jr. said" -> robert, kennedi...)."""
+    out: set[str] = set()
+    for m in _CAPS.finditer(text):
+        out |= initials.get(m.group(0).lower(), frozenset())
+    return out
+
+
 def acronym(name: str) -> str:
     """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
     "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with

@@ -1030,5 +1030,7 @@ def test_a_holiday_the_question_names_is_its_time_not_a_name_the_answer_must_hol
     from rag.abstain import name_parts
     from rag.questions import analyse_question
 
-    shape = analyse_question("What was the magnitude of the earthquake that hit Ishikawa on New Year's Day 2024?")
+    shape = analyse_question(
+        "What was the magnitude of the earthquake that hit Ishikawa on New Year's Day 2024?"
+    )
     assert [shown for shown, _ in name_parts(shape)] == ["Ishikawa"]

@@ -469,3 +469,14 @@ def test_a_rank_after_the_verb_is_what_the_answer_must_give() -> None:
     assert not rank.search("Donald Trump won the Iowa caucuses.")
     assert asked_rank("When did Apple first pass the $3 trillion mark?") is None  # an adverb, no rank
     assert asked_rank("Who won the Iowa caucuses?") is None
+
+
+def test_a_name_of_three_words_may_be_written_as_its_initials() -> None:
+    from rag.questions import initialisms, written_initials
+
+    shape = analyse_question("On what date did Robert F. Kennedy Jr. say he would announce his pick?")
+    named = written_initials(
+        "RFK Jr., who is running for president, said he will announce it", initialisms(shape)
+    )
+    assert {"robert", "kennedi"} <= named
+    assert written_initials("The FBI said he will announce it", initialisms(shape)) == set()
