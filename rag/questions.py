@@ -260,10 +260,11 @@ _NESTED = re.compile(
 )
 
 
-# "Who is the CEO of TikTok who visited...?", "What was the name of the craft that...?": the
-# described one is what is asked, in one hop.
+# "Who is the CEO of TikTok who visited...?", "What was the name of the craft that...?", "On what
+# date was the concert that...?": the described one, or its date or place, is asked, in one hop.
 _DESCRIBED = re.compile(
-    r"^\s*(?:who\s+(?:is|was|are|were)\b|what\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?!full name\b))",
+    r"^\s*(?:who\s+(?:is|was|are|were)\b|what\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?!full name\b)"
+    r"|(?:in|on|at|for|from|by)\s+(?:what|which)\s+[a-z]+\s+(?:is|was|are|were|will)\s+(?:the|a|an)\s+)",
     re.IGNORECASE,
 )
 

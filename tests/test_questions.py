@@ -47,6 +47,7 @@ def test_question_shapes() -> None:
     # Asking what the described one is (its name, its size) is one hop.
     assert not is_multi_hop("What was the name of the spacecraft that landed on the far side?")
     assert not is_multi_hop("Who is Vladimir Putin's envoy that held talks in Florida?")
+    assert not is_multi_hop("On what date was the concert that prompted a fan lawsuit?")
     assert is_multi_hop("What kind of specialist is the negotiator who met Witkoff?")
 
 
