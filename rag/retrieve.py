@@ -208,9 +208,19 @@ class HybridRetriever:
         rankings = self._rankings(vector, terms, filters, as_of, scope)
         pool = self._pool(rankings, max(k, self.rerank.pool))
         records = self.index.fetch(pool)
+        answers = self._answers_to_questions(records)
         weights = {t: self.index.idf(t) for t in dict.fromkeys(terms)}
         scored = self._rerank(
-            pool, records, vector, weights, as_of, scope, _answer_form(question), own, _holder(question)
+            pool + [r for r in answers if r not in records],
+            {**records, **{rid: rec for rid, (rec, _) in answers.items() if rid not in records}},
+            vector,
+            weights,
+            as_of,
+            scope,
+            _answer_form(question),
+            own,
+            _holder(question),
+            {rid: q for rid, (_, q) in answers.items()},
         )
         kept, copies = _collapse(scored, k)
         ranks = [{rid: i for i, rid in enumerate(r, start=1)} for r in rankings[:2]]
@@ -257,6 +267,15 @@ class HybridRetriever:
                 rankings.append([r for r, _ in self.index.bm25_search(terms, n, articles, start, end)])
         return rankings
 
+    def _answers_to_questions(self, records: dict[str, Record]) -> dict[str, tuple[Record, str]]:
+        """For each pooled paragraph that only asks a question ("Who will Littler face in the
+        final?", an explainer's subheading), the paragraph after it, which answers it: by its row
+        id, with the asking paragraph's row id."""
+        asking = {rec.paragraph_id: rid for rid, rec in records.items() if _only_asks(rec)}
+        if not asking:
+            return {}
+        return {rec.row_id: (rec, asking[pid]) for pid, rec in self.index.following(list(asking)).items()}
+
     def _pool(self, rankings: list[list[str]], size: int) -> list[str]:
         """The fused candidates, one row per paragraph (two rows share an id only mid-ingest)."""
         pool: list[str] = []
@@ -281,11 +300,14 @@ class HybridRetriever:
         form: re.Pattern[str] | None = None,
         own: set[str] | None = None,
         holder: Callable[[str], bool] | None = None,
+        answering: dict[str, str] | None = None,
     ) -> list[tuple[float, float, str, Record]]:
         """(score, paragraph similarity, row id, record), best first; `form`: what the answer's
         text looks like when the question says (a percentage, a date), which the paragraph holds;
         `own`: the question's terms, apart from a follow-up's context (default: all of `weights`);
-        `holder`: whether a text names the holder of the role a "Who is the <role> of..." asks."""
+        `holder`: whether a text names the holder of the role a "Who is the <role> of..." asks;
+        `answering`: paragraphs that answer a pooled one asking a question, by row id, with its row
+        id: the answer ranks as the question would, the question as what states nothing."""
         w = self.rerank
         total = sum(weights.values()) or 1.0
         # A title counts for the question's own terms; an earlier turn's only steer toward its topic.
@@ -315,8 +337,28 @@ class HybridRetriever:
             if is_heading(rec.text) or is_link_line(rec.text):
                 score -= w.not_prose  # it names a topic or another story; it answers nothing
             scored.append((score, paragraph, rid, rec))
+        if answering:
+            by_rid = {x[2]: x[0] for x in scored}
+            asking = set(answering.values())
+            scored = [
+                (
+                    max(score, by_rid.get(answering[rid], score))
+                    if rid in answering
+                    else score - w.not_prose * (rid in asking),
+                    paragraph,
+                    rid,
+                    rec,
+                )
+                for score, paragraph, rid, rec in scored
+            ]
         scored.sort(key=lambda x: (-x[0], x[2]))
         return scored
+
+
+def _only_asks(rec: Record) -> bool:
+    """A paragraph of one short question: an explainer's subheading, answered by what follows."""
+    text = rec.text.rstrip()
+    return text.endswith("?") and len(rec.sentence_spans) == 1 and len(text.split()) <= 20
 
 
 def _answer_form(question: str) -> re.Pattern[str] | None:

@@ -70,7 +70,7 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
         return {
             stem(w)
             for run in _person_runs(sentence)
-            if not any(stem(w) in question_terms for r in run for w in words(r.group(0)))
+            if not _questions_own(run, question_terms)
             and not after_the(sentence, run[0].start())
             and not is_place_name(" ".join(m.group(0) for m in run))  # "California", "South Carolina"
             for m in run
@@ -375,6 +375,18 @@ _TITLES = frozenset(
     "chairman chairwoman chair director chief general spokesman spokeswoman spokesperson ambassador "
     "commissioner attorney deputy prince princess king queen pope coach".split()
 )
+
+
+_SUFFIXES = frozenset("jr sr ii iii iv".split())
+
+
+def _questions_own(run: list[re.Match[str]], question_terms: set[str]) -> bool:
+    """The run holds a word of the question's names ("Joe Biden", "World Darts Federation"), unless
+    it is a first name and a surname sharing only the first ("Luke Humphries" beside Luke Littler)."""
+    tokens = [ws for m in run if (ws := [w for w in words(m.group(0)) if w not in _SUFFIXES])]
+    shared = [[stem(w) in question_terms for w in ws] for ws in tokens]
+    first_name_only = len(shared) == 2 and all(shared[0]) and not any(shared[1])
+    return any(any(s) for s in shared) and not first_name_only
 
 
 def _person_runs(sentence: str) -> list[list[re.Match[str]]]:

@@ -37,6 +37,12 @@ def test_question_shapes() -> None:
     assert analyse_question("Which company makes the 737 MAX 9?").kind == "company"
     # A business often goes by one word; an organisation's name is "...Fund", "...Agency".
     assert kind_values("company", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"}) == {stem("boeing")}
+    # Another man sharing the asked one's first name is an answer; the asked one and his body are not.
+    luke = {"luke", stem("littler"), "world", "dart"}
+    assert kind_values("person", "The final is between Littler and Luke Humphries.", luke) == {
+        stem("humphries")
+    }
+    assert kind_values("person", "Luke Littler joined the World Darts Federation.", luke) == set()
     assert not has_kind("organization", "The FAA grounded 171 Boeing 737 MAX 9 jets.", {"737"})
     assert analyse_question("What did Xi Jinping say?").entities == ("Xi Jinping",)
     assert is_multi_hop("What fund does the man who estimated the losses oversee?")

@@ -313,3 +313,30 @@ def test_a_heading_or_link_line_ranks_below_the_prose_it_names(make_engine, tmp_
     assert on["WHAT "] == pytest.approx(off["WHAT "] - 0.3, abs=1e-5)
     assert on["The s"] == pytest.approx(off["The s"], abs=1e-5)
     engine.retriever.rerank = RERANK
+
+
+def test_the_paragraph_after_an_explainer_s_question_ranks_as_the_question_would(
+    make_engine, tmp_path
+) -> None:
+    """An explainer asks its own subheadings ("Who will Littler face in the final?"); the paragraph
+    after one answers it, though it shares few words with the reader's question."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "darts.txt").write_text(
+        "What to know about the teenager in the darts world championship\n\n"
+        "A teenager is making waves at the darts world championship in London this week.\n\n"
+        "When did Littler start playing darts?\n\n"
+        "He threw his first darts as a toddler, his parents say.\n\n"
+        "Who will Littler face in the final?\n\n"
+        "Wednesday's decider pits him against 2023 Grand Prix champion Luke Humphries.\n",
+        encoding="utf-8",
+    )
+    engine = make_engine(corpus)
+    engine.ingest(progress=False)
+    ranked = [
+        p.text for p in engine.retrieve("Whom will Littler face in the darts world championship final?", k=6)
+    ]
+    assert ranked[0].startswith("Wednesday's decider")
+    assert ranked.index("Who will Littler face in the final?") > 0  # the question itself states nothing
+    answer = engine.ask("Whom will Luke Littler face in the darts world championship final?")
+    assert "Humphries" in answer.text and answer.citations[0].text.startswith("Wednesday's decider")

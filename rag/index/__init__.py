@@ -88,6 +88,7 @@ class ParagraphIndex:
         self._chroma = ChromaStore(self.index_dir, self.collection_name, chroma_url)
         self._keywords = KeywordSnapshot(self._bm25_dir)
         self._committed: dict[str, int] = {}  # committed row id -> its row in the snapshot
+        self._by_paragraph: tuple[dict[str, int], dict[str, str]] | None = None  # of which _committed
         self._snapshot: snapshot.Stamp | None = None  # the stamp of the loaded snapshot
         self._dim = 0
         self._records = RecordCache(self.rows)
@@ -442,6 +443,21 @@ class ParagraphIndex:
     def fetch(self, row_ids: Sequence[str]) -> dict[str, Record]:
         """The stored paragraphs for `row_ids` (missing ones are left out)."""
         return self._records.fetch(row_ids, self._dim)
+
+    @_reading
+    def following(self, paragraph_ids: Sequence[str]) -> dict[str, Record]:
+        """The paragraph after each of `paragraph_ids` in its article, by the id it follows; one the
+        index does not hold (the article's last, a boilerplate line left out) is left out."""
+        cached = self._by_paragraph
+        if cached is None or cached[0] is not self._committed:  # built once per snapshot
+            cached = self._by_paragraph = (self._committed, {r.rsplit(":", 1)[0]: r for r in self._committed})
+        wanted: dict[str, str] = {}
+        for pid in paragraph_ids:
+            article, _, n = pid.rpartition("#p")
+            rid = cached[1].get(f"{article}#p{int(n) + 1}") if n.isdigit() else None
+            if rid is not None:
+                wanted[rid] = pid
+        return {wanted[rid]: rec for rid, rec in self.fetch(list(wanted)).items()}
 
     @_reading
     def article_rows(self, article_id: str) -> list[Record]:
