@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from rag.abstain import not_known
-from rag.questions import QuestionShape, head_noun, source_terms, term_matches
+from rag.questions import QuestionShape, head_noun, source_terms, term_matches, type_noun
 from rag.schema import Record
 from rag.terms import stem, words
 from rag.values import kind_values, names_a
@@ -115,11 +115,11 @@ TYPED = frozenset(("person", "number", "date", "organization", "company", "count
 
 
 def adds_no_value(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
-    """The best sentence gives a name, number, date or cause asked for: a sentence giving none adds
+    """The best sentence gives a name, number, date, cause or kind asked for: a sentence giving none adds
     only background ("After the earthquake, officials issued a tsunami warning"), unless it says the
     answer is not known."""
     return (
-        shape.kind in (*TYPED, "cause")
+        (shape.kind in (*TYPED, "cause") or type_noun(shape.question) is not None)  # "What kind of..."
         and state.best.has_kind
         and not c.has_kind
         and not_known(c.text) is None

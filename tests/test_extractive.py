@@ -694,6 +694,14 @@ def test_a_sentence_giving_no_value_does_not_join_one_that_gives_it() -> None:
     assert adds_no_value(
         sentence("Customers were left without service until 3 p.m.", False), state_of_cause, cause
     )
+    # A kind given ("planned abdominal surgery"): a sentence naming none adds only when and how.
+    kind = analyse_question("What kind of surgery did the princess undergo on Tuesday?")
+    given = Joining(
+        sentence("She was admitted for planned abdominal surgery.", True), False, set(), False, set(), set()
+    )
+    assert adds_no_value(
+        sentence("The palace said she underwent a successful surgery on Tuesday.", False), given, kind
+    )
     # A question after no name, number, date or cause: any sentence may fill a gap.
     why = analyse_question("Why did the earthquake hit Ishikawa so hard?")
     assert not adds_no_value(
