@@ -72,12 +72,18 @@ def evidence_hits(
 
 
 def evidence_recall(
-    paragraphs: Sequence[tuple[Articles, str]], evidence: Sequence[tuple[str, str]], k: int
+    paragraphs: Sequence[tuple[Articles, str]],
+    evidence: Sequence[tuple[str, str]],
+    k: int,
+    also: Sequence[tuple[str, str]] = (),
 ) -> float:
-    """Share of gold quotes found in the top-k retrieved paragraphs."""
+    """Share of gold quotes found in the top-k retrieved paragraphs; 1.0 when one of `also` is
+    there (a paragraph judged to state the whole answer by itself)."""
     if not evidence:
         return 0.0
     top = paragraphs[:k]
+    if also and any(evidence_hits(top, also)):
+        return 1.0
     found = sum(any(_of(ea, a) and quote_in(q, t) for a, t in top) for ea, q in evidence)
     return found / len(evidence)
 

@@ -35,6 +35,10 @@ def test_evidence_metrics() -> None:
     assert m.evidence_recall(retrieved, evidence, 2) == 1.0
     two = evidence + [("c", "Other text.")]
     assert m.evidence_recall(retrieved, two, 2) == 0.5
+    # A paragraph judged to state the whole answer by itself finds it, whatever the labelled quotes.
+    assert m.evidence_recall(retrieved, two, 1, also=[("a", "Nothing here.")]) == 1.0
+    assert m.evidence_recall(retrieved, two, 2, also=[("c", "Other text.")]) == 0.5  # not in the top 2
+    assert m.evidence_recall(retrieved, evidence, 1, also=[("z", "Nothing here.")]) == 0.0
     # the right quote in the wrong article does not count
     assert m.evidence_hits([("z", "Other text.")], [("c", "Other text.")]) == [False]
 
@@ -104,3 +108,46 @@ def test_score_and_aggregate_an_answer() -> None:
     unanswerable = next(i for i in load_gold() if not i.answerable)
     totals = aggregate([item, unanswerable], [s, {"abstained": 1.0, "citation_validity": 1.0}])
     assert totals["abstention_accuracy"] == 1.0 and totals["false_abstention_rate"] == 0.0
+
+
+def test_a_citation_of_a_paragraph_judged_to_state_the_answer_is_precise() -> None:
+    from dataclasses import replace
+
+    item = replace(
+        next(i for i in load_gold() if i.id == "g001"), also=(("art9", "Dmitriev held the talks."),)
+    )
+    other = {
+        "paragraph_id": "art9#p4",
+        "article_id": "art9",
+        "text": "Dmitriev held the talks. Then he left.",
+    }
+    answer = {
+        "abstained": False,
+        "text": "Dmitriev held the talks. [1]",
+        "citations": [other],
+        "passages": [{**other, "score": 1.0}],
+    }
+    s = score_item(item, answer)
+    assert s["citation_precision"] == 1.0 and s["evidence_recall@1"] == 1.0 and s["mrr"] == 1.0
+    assert s["citation_precision_labelled"] == 0.0 and s["evidence_recall@5_labelled"] == 0.0
+
+
+def test_news_gold_set_shape_and_its_audit() -> None:
+    """#23's set: >= 150 questions of every type, >= 20 unanswerable, each dated; every paragraph
+    added as `also_evidence` is one the audit file judged to state the answer, quoted as judged."""
+    import json
+    from pathlib import Path
+
+    from eval.run import HERE
+
+    items = load_gold(HERE / "gold-news.jsonl")
+    assert len(items) >= 150 and all(i.as_of for i in items)
+    assert {"entity", "number", "date", "relative", "changed", "syndicated", "unanswerable"} <= {
+        i.type for i in items
+    }
+    assert sum(not i.answerable for i in items) >= 20
+    judged = [json.loads(line) for line in Path(HERE / "gold-news-audit.jsonl").read_text().splitlines()]
+    supported = {(j["id"], j["paragraph_id"].split("#")[0], j["quote"]) for j in judged if j["supports"]}
+    added = {(i.id, article, quote) for i in items for article, quote in i.also}
+    assert added == supported and len(added) == sum(j["supports"] for j in judged)
+    assert all(i.answerable for i in items if i.also)
