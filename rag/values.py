@@ -223,9 +223,10 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
     )
 
 
-def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
+def role_scopes(head: str, sentence: str, singular: bool = False) -> list[tuple[list[str], list[str]]]:
     """For each use of the head noun: the name-like words within three words of it, and the
-    capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore")."""
+    capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore");
+    `singular`: leave out plural uses ("her prime ministers, beginning with Churchill" names no holder)."""
     found = list(re.finditer(r"[\w\u2019'.-]+", sentence))
     tokens = [m.group(0).strip(".\u2019'") for m in found]
     titles = _quoted_titles(sentence)
@@ -233,6 +234,8 @@ def role_scopes(head: str, sentence: str) -> list[tuple[list[str], list[str]]]:
     for i, tok in enumerate(tokens):
         if stem(tok.lower()) != head or any(a <= found[i].start() < b for a, b in titles):
             continue  # a role inside a work's title ("...15 Years as CEO of the Walt Disney Company")
+        if singular and tok.lower().endswith("s") and stem(tok.lower()[:-1]) == head:
+            continue
         near = [
             tokens[j]
             for j in range(max(1, i - 3), min(len(tokens), i + 4))
@@ -290,7 +293,7 @@ def holder_named(role: str, sentence: str, question_terms: set[str], initials: s
     return any(
         any(not matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
         and not any(foreign(w) for w in where)
-        for near, where in role_scopes(role, sentence)
+        for near, where in role_scopes(role, sentence, singular=True)
     )
 
 

@@ -1006,6 +1006,8 @@ def test_a_role_held_in_another_country_or_body_names_no_holder_of_the_one_asked
     assert not holder_named("minist", "Prime Minister Lee Hsien Loong of Singapore spoke.", terms, uk)
     assert not holder_named("minist", "Singapore's Prime Minister Lee Hsien Loong spoke.", terms, uk)
     assert not holder_named("minist", "The prime minister spoke.", terms, uk)  # no one named
+    # A plural names the role's holders over time, not the one asked about.
+    assert not holder_named("minist", "She met her prime ministers, beginning with Churchill.", terms, uk)
     disney = set(analyse_question("Who is the CEO of Disney?").terms)
     assert holder_named("ceo", "Disney CEO Bob Chapek criticized Florida lawmakers.", disney, set())
     # A role inside a work's quoted title holds no one; one inside quoted speech does.
