@@ -142,6 +142,7 @@ class _Candidate:
     score: float = 0.0
     timely: float = 0.0  # the part of `base` the article's date earns (its fit to the question's time)
     fit: float = 0.0  # the part of `base` the sentence's shape earns (a name beside the role asked...)
+    stale: bool = False  # the current state is asked and the sentence tells one gone by
 
 
 @dataclass
@@ -300,6 +301,7 @@ class _Scorer:
                 and self.as_of is not None
                 and _stale(text, self.as_of.year, self.qterms)
             )
+            c.stale = stale
             c.timely = timely - t.w_stale * stale - self.w_time * _months_before(text, self.scope)
             # "Ebrard was mayor from 2006 to 2012" holds no role in the 2021 the question names.
             named = years_in(text) if self.years and self.roles else set()
@@ -394,7 +396,7 @@ def _asks(sentence: str) -> bool:
     return sentence.rstrip().rstrip("\u201d\"'\u2019)").endswith("?")
 
 
-_SINCE = re.compile(r"\bsince\b(?:\s+\w+){0,2}?\s+(?:19|20)\d\d\b", re.IGNORECASE)
+_SINCE = re.compile(r"\bsince\b(?:\s+[\w'\u2019-]+){0,6}?\s+(?:19|20)\d\d\b", re.IGNORECASE)
 _FORMER = re.compile(r"\b(?:former|then-|ex-|outgoing|predecessor|late)\b", re.IGNORECASE)
 
 

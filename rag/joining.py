@@ -26,6 +26,7 @@ class Sentence(Protocol):
     score: float
     timely: float  # the part of `score` the article's date earns
     fit: float  # the part of `score` its shape earns (a name beside the role asked...)
+    stale: bool  # the current state is asked and it tells one gone by ("In 1958, ... became")
 
 
 class JoinTuning(Protocol):
@@ -97,6 +98,7 @@ def joins(c: Sentence, state: Joining, shape: QuestionShape) -> bool:
     return not (
         c.record.paragraph_id in state.paragraphs
         or older_than(c, state.since)
+        or (c.stale and not state.best.stale)  # the present answered: a past state adds nothing
         or other_year(c, state)
         or holds_less(c, state, shape)
         or same_value(c, state, shape)

@@ -560,6 +560,10 @@ def test_a_sentence_joins_only_when_no_veto_applies_and_it_adds_a_term() -> None
     assert joins(_candidate("They moved because of security.", "b#p1", covered={"move"}), state, shape)
     assert not joins(_candidate("Miami talks.", "b#p1", covered={"miami"}), state, shape)  # adds nothing
     assert not joins(_candidate("They moved.", "a#p1", covered={"move"}), state, shape)  # same paragraph
+    # The current state answered: a sentence telling one gone by ("In 1958, ... became") adds nothing.
+    past = _candidate("In 1958 they moved for security.", "c#p1", covered={"move"})
+    past.stale = True
+    assert not joins(past, state, shape)
 
 
 def _election(aid: str, date: str, title: str, text: str) -> str:
@@ -771,6 +775,11 @@ def test_a_sentence_telling_a_state_gone_by_is_stale() -> None:
     )
     # A comparison is no date of the state: "the highest since 1982" is news of now.
     assert not _stale("Inflation stands at 7.1%, the highest since June of 1982.", 2022, prime_minister)
+    scorer = {stem(w) for w in ("nba", "leading", "scorer")}
+    assert not _stale(
+        "Abdul-Jabbar tops the list: it's been 40 years since he passed Chamberlain in 1984.", 2023, scorer
+    )
+    assert _stale("In 1958, Schayes became the NBA's all-time leading scorer.", 2023, scorer)
     # The role held now beside the one held before: the sentence reports the present.
     assert not _stale(
         "UK Prime Minister Liz Truss and former Prime Minister Gordon Brown attended.", 2022, prime_minister
