@@ -30,6 +30,7 @@ from rag.questions import (
     DAY_OF_MONTH,
     PRONOUN_START,
     acronym,
+    acronyms_in,
     analyse_question,
     asked_rank,
     asked_unit,
@@ -50,6 +51,7 @@ from rag.questions import (
     predicate_words,
     role_forms,
     role_noun,
+    spelled_out,
     term_matches,
     type_noun,
     written_initials,
@@ -187,6 +189,8 @@ class _Scorer:
         self.roles = role_forms(self.role) if self.role else ()
         self.initials = name_initials(self.shape)
         self.by_initials = initialisms(self.shape)  # "RFK" in a sentence names Robert F. Kennedy
+        # "the FAA" of the question is "the Federal Aviation Administration" of a sentence.
+        self.acronyms = acronyms_in(question) & set(self.shape.terms)
         self.successor = predecessor(question)
         self.cues = name_cues(question)
         # "How many people...", "How many members ... voted": a number before the noun or the verb.
@@ -274,6 +278,8 @@ class _Scorer:
             bag = {stem(w) for w in words(text)}
             if self.by_initials:
                 bag |= written_initials(text, self.by_initials)
+            if self.acronyms:
+                bag |= spelled_out(text, self.acronyms)
             c = _Candidate(rec, i, text, float(sims[i]) if i < len(sims) else 0.0)
             c.covered = {term for term in shape.terms if self.covers(term, bag)}
             if self.head in c.covered and describes_given(self.head, text, self.qterms):

@@ -222,6 +222,28 @@ def written_initials(text: str, initials: dict[str, frozenset[str]]) -> set[str]
     return out
 
 
+_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
+_SPELLED = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|for|and|on|the)\s+)?[A-Z][a-z]+)+")
+
+
+def acronyms_in(question: str) -> frozenset[str]:
+    """The question's acronyms, lower-cased ("faa" for "Which jets did the FAA ground?")."""
+    return frozenset(m.group(0).lower() for m in _ACRONYM.finditer(question))
+
+
+def spelled_out(text: str, acronyms: frozenset[str]) -> set[str]:
+    """Those of `acronyms` that `text` spells out ("The Federal Aviation Administration has
+    grounded..." for "faa"), by the initials of its capitalised words."""
+    out: set[str] = set()
+    for m in _SPELLED.finditer(text):
+        caps = [w[0].lower() for w in m.group(0).split() if w[0].isupper()]
+        for i in range(len(caps) - 1):
+            for j in range(i + 2, min(len(caps), i + 5) + 1):
+                if (short := "".join(caps[i:j])) in acronyms:
+                    out.add(short)
+    return out
+
+
 def acronym(name: str) -> str:
     """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
     "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with

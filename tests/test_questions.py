@@ -487,3 +487,13 @@ def test_a_name_of_three_words_may_be_written_as_its_initials() -> None:
     )
     assert {"robert", "kennedi"} <= named
     assert written_initials("The FBI said he will announce it", initialisms(shape)) == set()
+
+
+def test_an_acronym_of_the_question_is_found_spelled_out() -> None:
+    from rag.questions import acronyms_in, spelled_out
+
+    faa = acronyms_in("How many jets did the FAA ground after the Alaska Airlines blowout?")
+    assert faa == {"faa"}
+    assert spelled_out("The Federal Aviation Administration has grounded 171 jets.", faa) == {"faa"}
+    assert spelled_out("Alaska Airlines grounded its fleet.", faa) == set()
+    assert spelled_out("the National Transportation Safety Board said", frozenset({"ntsb"})) == {"ntsb"}
