@@ -254,3 +254,10 @@ def test_page_targets_are_judged_and_rendered() -> None:
     assert "| 8 clients over HTTP, 200 seed questions: p50 / p95 / max (ms) | 90 / 300 / 500 |" in table
     assert "| restart on the whole corpus index (touched): page up (s) | 4.0 |" in table
     assert "| no |" not in table
+
+
+def test_a_bench_without_the_peer_s_packages_says_what_to_install(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(bench, "PEER_MODULES", ("llama_index.core", "no_such_module.sub"))
+    assert bench.main(["--quick", "--out", "/nonexistent"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_module.sub" in err[0] and "make install-test" in err[0]
