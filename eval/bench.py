@@ -374,19 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
 PEER_MODULES = ("llama_index.core", "llama_index.vector_stores.chroma", "sentence_transformers")
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its parent package is absent
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """`rag bench`: run every benchmark, print the tables, write JSON to the results folder."""
-    from eval.run import load_gold
+    from eval.run import installed, load_gold
 
     args = build_parser().parse_args(argv)
-    missing = [m for m in PEER_MODULES if not _installed(m)]
+    missing = [m for m in PEER_MODULES if not installed(m)]
     if missing and not args.serve_only:  # said before any minute is spent, not by a worker's traceback
         print(
             f"bench: the peer (LlamaIndex's default pipeline) needs {', '.join(missing)}: "

@@ -366,12 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _llamaindex_installed() -> bool:
+def installed(module: str) -> bool:
+    """Whether `module` ("llama_index.core") can be imported, without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec("llama_index") is not None and (
-        importlib.util.find_spec("llama_index.core") is not None
-    )
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is absent
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -405,8 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    check_llamaindex = _llamaindex_installed() if args.llamaindex_check is None else args.llamaindex_check
-    if check_llamaindex and not _llamaindex_installed():
+    check_llamaindex = (
+        installed("llama_index.core") if args.llamaindex_check is None else args.llamaindex_check
+    )
+    if check_llamaindex and not installed("llama_index.core"):
         print(
             "eval: --llamaindex-check needs llama-index: pip install 'rag-news[llamaindex]'", file=sys.stderr
         )

@@ -137,7 +137,7 @@ class _Parser:
         return since
 
 
-MONTHS_TITLED = frozenset(m.capitalize() for m in MONTHS)
+_MONTHS_TITLED = frozenset(m.capitalize() for m in MONTHS)
 
 
 def _in_a_name(text: str, where: int, phrase: str) -> bool:
@@ -145,7 +145,7 @@ def _in_a_name(text: str, where: int, phrase: str) -> bool:
     before it that does not open the question."""
     before = text[:where].split()
     return (
-        phrase.strip() in MONTHS_TITLED
+        phrase.strip() in _MONTHS_TITLED
         and len(before) >= 2
         and before[-1][:1].isupper()
         and before[-1].isalpha()

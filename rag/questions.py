@@ -16,6 +16,7 @@ from rag.schema import QuestionKind
 from rag.terms import STOPWORDS, stem, words
 from rag.values import (
     MONTH_PATTERN,
+    NAME_SUFFIXES,
     ORGANIZATION_END,
     POSSESSIVE,
     after_the,
@@ -197,8 +198,7 @@ def name_initials(shape: QuestionShape) -> set[str]:
     return {"".join(w[0] for w in words(e)) for e in shape.entities if " " in e}
 
 
-_NAME_SUFFIX = frozenset("jr sr ii iii iv".split())
-_CAPS = re.compile(r"\b[A-Z]{3,5}\b")
+_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
 
 
 def initialisms(shape: QuestionShape) -> dict[str, frozenset[str]]:
@@ -207,7 +207,7 @@ def initialisms(shape: QuestionShape) -> dict[str, frozenset[str]]:
     out: dict[str, frozenset[str]] = {}
     for e in shape.entities:
         ws = words(e)
-        core = ws[:-1] if ws and ws[-1] in _NAME_SUFFIX else ws
+        core = ws[:-1] if ws and ws[-1] in NAME_SUFFIXES else ws
         for part in {tuple(ws), tuple(core)}:
             if len(part) >= 3:
                 out["".join(w[0] for w in part)] = frozenset(stem(w) for w in ws)
@@ -217,12 +217,11 @@ def initialisms(shape: QuestionShape) -> dict[str, frozenset[str]]:
 def written_initials(text: str, initials: dict[str, frozenset[str]]) -> set[str]:
     """The words of the names `text` writes by their initials ("RFK Jr. said" -> robert, kennedi...)."""
     out: set[str] = set()
-    for m in _CAPS.finditer(text):
+    for m in _ACRONYM.finditer(text):
         out |= initials.get(m.group(0).lower(), frozenset())
     return out
 
 
-_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
 _SPELLED = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|for|and|on|the)\s+)?[A-Z][a-z]+)+")
 
 

@@ -380,13 +380,13 @@ _TITLES = frozenset(
 )
 
 
-_SUFFIXES = frozenset("jr sr ii iii iv".split())
+NAME_SUFFIXES = frozenset("jr sr ii iii iv".split())  # "Robert F. Kennedy Jr."
 
 
 def _questions_own(run: list[re.Match[str]], question_terms: set[str]) -> bool:
     """The run holds a word of the question's names ("Joe Biden", "World Darts Federation"), unless
     it is a first name and a surname sharing only the first ("Luke Humphries" beside Luke Littler)."""
-    tokens = [ws for m in run if (ws := [w for w in words(m.group(0)) if w not in _SUFFIXES])]
+    tokens = [ws for m in run if (ws := [w for w in words(m.group(0)) if w not in NAME_SUFFIXES])]
     shared = [[stem(w) in question_terms for w in ws] for ws in tokens]
     first_name_only = len(shared) == 2 and all(shared[0]) and not any(shared[1])
     return any(any(s) for s in shared) and not first_name_only
