@@ -22,7 +22,7 @@ from rag.questions import (
     predicate_words,
     unknown_entities,
 )
-from rag.schema import Record, Retrieved
+from rag.schema import Record, Retrieved, TimeScope
 from rag.terms import STOPWORDS, stem, words
 
 
@@ -90,9 +90,18 @@ def asks_about_the_past(question: str) -> set[str]:
     low = question.lower()
     if any(re.search(rf"\b{re.escape(m)}\b", low) for m in (*FUTURE_MARKERS, "do", "does")):
         return set()  # "When does Coca-Cola Spiced hit shelves?" asks of now or later, not the past
-    return {w for w in predicate_words(question) if is_past_tense(w)} | {
-        w for w in re.findall(r"[a-z]+", low)[:3] if w in IRREGULAR_PAST and w not in ("was", "were", "did")
-    }
+    verbs = predicate_words(question)
+    # "What verdict did the jury return...?": the verb after "did" asks about the past in its base form.
+    did = set(verbs) if re.search(r"\bdid\b", low) else set()
+    return (
+        {w for w in verbs if is_past_tense(w)}
+        | did
+        | {
+            w
+            for w in re.findall(r"[a-z]+", low)[:3]
+            if w in IRREGULAR_PAST and w not in ("was", "were", "did")
+        }
+    )
 
 
 # The sentence that would answer says the answer is not known (yet): "a man identified only as
@@ -115,6 +124,27 @@ def still_to_come(past: set[str], sentence: str, as_of: str) -> Abstention | Non
     if not past or not only_future(sentence, past):
         return None
     return _to_come(sentence, as_of)
+
+
+# What was planned for then ("At what time was the government set to shut down?") is reported before.
+_PLANNED = re.compile(
+    r"\b(?:set|scheduled|expected|due|planned|supposed|slated|poised|going)\s+to\b|\bplan(?:s|ned)?\b"
+    r"|\b(?:predict|forecast|project|expect)(?:s|ed|ion|ions)?\b",
+    re.IGNORECASE,
+)
+
+
+def after_as_of(question: str, scope: TimeScope, as_of: str) -> Abstention | None:
+    """ "What was the price of gas on Memorial Day 2024?" asked in December 2023: what happened
+    then, as of this date no article can report (a question of what is expected then may be)."""
+    if not scope.ahead or _PLANNED.search(question):
+        return None
+    if not (re.search(r"\b(?:was|were|did|had)\b", question, re.I) or asks_about_the_past(question)):
+        return None
+    when = f"As of {format_date(dt.date.fromisoformat(as_of[:10]))}" if as_of else "So far"
+    return Abstention(
+        f"{when}, \u201c{scope.phrase}\u201d is still to come: no article can report it yet.", final=True
+    )
 
 
 def _to_come(sentence: str, as_of: str) -> Abstention:
@@ -162,7 +192,8 @@ def only_future(sentence: str, verbs: set[str]) -> bool:
         is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)
     ):
         return False
-    return not any(re.search(rf"\b{re.escape(v)}\b", low) for v in verbs)
+    said = {stem(w) for w in words(sentence)}  # "announced" tells the "announce" asked about
+    return not any(re.search(rf"\b{re.escape(v)}\b", low) or stem(v) in said for v in verbs)
 
 
 def short(text: str, limit: int = 60) -> str:
@@ -237,7 +268,8 @@ def no_good_sentence(candidates: Sequence[Scored], shape: QuestionShape, tuning:
     if not candidates:
         return "The articles do not say: no sentence in them answers this."
     # "Which fuel...?" may be answered by a common noun ("oil"): only a name's absence is no reason.
-    if shape.kind not in ("other", "name") and not any(c.has_kind for c in candidates[:3]):
+    # Nor is a place's: "Where...?" may be answered by "abroad" or "on the ship".
+    if shape.kind not in ("other", "name", "place") and not any(c.has_kind for c in candidates[:3]):
         return f"The articles do not say: no passage gives {KIND_NAMES[shape.kind]} for this."
     if candidates[0].score < tuning.min_score:
         return "The articles do not say: no sentence in them answers this."

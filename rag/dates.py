@@ -128,7 +128,9 @@ class _Parser:
                 continue
             start, end = _period(data.date_obj.date(), data.period)
             if start > as_of:  # "tomorrow's final": what is expected is in the latest news
-                return TimeScope("soft", "", as_of.isoformat(), phrase.strip())
+                # A day, week or month still to come; a year names an edition ("the 2026 World Cup").
+                ahead = data.period != "year"
+                return TimeScope("soft", "", as_of.isoformat(), phrase.strip(), ahead=ahead)
             if where > 0 and _SINCE.search(text[:where]):
                 # "held since 2019, freed in April 2022": a state's start; another time is the asked one.
                 since = since or TimeScope("window", start.isoformat(), as_of.isoformat(), phrase.strip())

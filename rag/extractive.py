@@ -11,6 +11,7 @@ from typing import Protocol
 from rag.abstain import (
     Abstention,
     absent_subject,
+    after_as_of,
     ahead_of_the_event,
     asks_about_the_past,
     name_parts,
@@ -220,6 +221,7 @@ class _Scorer:
         self._mentioned: dict[tuple[str, str], bool] = {}
         self.scope = retrieved.scope
         self.as_of = parse_date(retrieved.as_of)
+        self.now = self.scope.strength == "soft"  # the present holder is asked, not one supposed
         self.w_time = {"window": tuning.w_time_window, "soft": tuning.w_time_soft}.get(
             self.scope.strength, 0.0
         )
@@ -253,6 +255,12 @@ class _Scorer:
             self._mentioned[key] = bool(self.lookup.articles_with(sorted(forms), [rec.article_id]))
         return self._mentioned[key]
 
+    def _names_year(self, rec: Record) -> bool:
+        key = ("", rec.article_id)
+        if key not in self._mentioned:
+            self._mentioned[key] = bool(self.lookup.articles_with(sorted(self.years), [rec.article_id]))
+        return self._mentioned[key]
+
     def candidates(self, rec: Record) -> list[_Candidate]:
         """The paragraph's sentences that could answer, scored without the rank prior."""
         if rec.paragraph_id not in self._scored:
@@ -267,12 +275,22 @@ class _Scorer:
         paragraph_cover = (
             sum(w for term, w in self.weights.items() if self.covers(term, rec.topic_terms)) / self.total
         )
-        in_year = bool(self.years) and _of_year(rec, self.years)
+        # "their 2023 tax returns" in an article of January 2024: the year named anywhere in it
+        # (an article from before the year only looks ahead to it: "the 2024 Australian Open").
+        in_year = bool(self.years) and (
+            _of_year(rec, self.years) or (rec.publish_date[:4] > min(self.years) and self._names_year(rec))
+        )
         timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]
-            if _asks(text) or text.rstrip().endswith(":") or _LINK.match(text) or _FACT_BOX.match(text):
-                continue  # a question, what leads into a list, a link to another story, a fact box
+            if (
+                _asks(text)
+                or text.rstrip().endswith(":")
+                or _LINK.match(text)
+                or _FACT_BOX.match(text)
+                or _NOT_PROSE.search(text)
+            ):
+                continue  # a question, a list's lead-in, a link to another story, a fact box, a table row
             if (self.editions and other_edition(self.editions, text)) or sibling_event(shape.entities, text):
                 continue  # "Super Bowl LVI's teams", "the French Open": not the event asked about
             bag = {stem(w) for w in words(text)}
@@ -318,7 +336,8 @@ class _Scorer:
                 (t.w_head * names_a(self.head, text, self.qterms) if self.head else 0.0)
                 # a name beside a role held before ("former Prime Minister David Cameron") is no holder now
                 + (
-                    t.w_role * any(holder_named(r, text, self.qterms, self.initials) for r in self.roles)
+                    t.w_role
+                    * any(holder_named(r, text, self.qterms, self.initials, self.now) for r in self.roles)
                     if held
                     else 0.0
                 )
@@ -349,6 +368,9 @@ class _Scorer:
         absent = absent_subject(self.shape, self.lookup.known) if records else None
         if absent:
             return absent
+        ahead = after_as_of(self.shape.question, self.scope, retrieved.as_of)
+        if ahead:
+            return ahead
         reason = unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
         if reason:
             return Abstention(reason)
@@ -626,6 +648,10 @@ _LINK = re.compile(rf"\s*(?:(?i:{LINK_LABELS})\s*:|[^:.!?]{{3,80}}[a-z\u2019')]:
 # A fact box's line: a short label, a colon and a list with no sentence end ("NFL accolades: Super
 # Bowl champion (2023), All-Pro second team (2022)"): whose accolades it does not say.
 _FACT_BOX = re.compile(r"^[A-Z][\w'\u2019-]*(?: [\w'\u2019-]+){0,3}:\s.*[^.!?\"\u201d'\u2019]\s*$")
+
+# A web address ("...has been replaced. https://www.usatoday.com/story/...") or a table's row of
+# cells ("Desiree Zapata — SR, F | Smyrna High School | Smyrna, Delaware"): a page's furniture.
+_NOT_PROSE = re.compile(r"https?://|\bwww\.|\S \| \S.* \| \S")
 
 # A page's all-caps label run into the first sentence: "ANALYSIS FROM The closed-door talks...".
 # Two or three all-caps words, or one with a colon ("EXCLUSIVE:"); never "NATO Secretary...".

@@ -125,9 +125,11 @@ def holiday_scope(question: str, as_of: dt.date) -> TimeScope | None:
         day = _HOLIDAYS.date(name, as_of.year)
         if day is not None and day > as_of:
             if (day - as_of).days <= 31:
-                return TimeScope("soft", "", as_of.isoformat(), phrase)
+                return TimeScope("soft", "", as_of.isoformat(), phrase, ahead=True)
             day = _HOLIDAYS.date(name, as_of.year - 1)
-    if day is None or day > as_of:
+    if day is not None and day > as_of:  # "on Memorial Day 2024" asked in 2023
+        return TimeScope("soft", "", as_of.isoformat(), phrase, ahead=True)
+    if day is None:
         return None
     if _SINCE_HOLIDAY.search(question[: m.start(1)]):
         return TimeScope("window", day.isoformat(), as_of.isoformat(), phrase)

@@ -112,6 +112,8 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
     ),
     # "What type of cancer...?": the noun with what sorts it ("prostate cancer"), not the noun alone.
     ("type", _TYPE),
+    # "Where did Haley win...?": a place ("in Washington, D.C."), not the event's other words.
+    ("place", re.compile(r"^(?:and |so |then )?where\b")),
     # "Which bridge...", "What names...": a thing named ("the Francis Scott Key Bridge"); not "What
     # kind of surgery", whose answer is a common noun, nor "What did she say".
     (
@@ -263,6 +265,7 @@ KIND_NAMES: dict[QuestionKind, str] = {
     "organization": "an organisation's name",
     "company": "a company's name",
     "country": "a country",
+    "place": "a place",
     "name": "a name",
     "cause": "a cause",
     "type": "what kind it was",
@@ -337,6 +340,8 @@ def analyse_question(question: str) -> QuestionShape:
     """Classify the question and pick out its terms and named entities."""
     q = question.strip().lower()
     kind: QuestionKind = next((name for name, pattern in _KINDS if pattern.search(q)), "other")
+    if kind == "place" and is_multi_hop(question):
+        kind = "other"  # "Where was the man who... educated?": the first hop finds the man, not a place
     terms = tuple(dict.fromkeys(stem(w) for w in words(question) if w not in STOPWORDS))
     entities: list[str] = []
     run: list[str] = []
@@ -393,7 +398,9 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
         re.compile(r"\bhow (?:large|big)\b|\bwhat (?:size|area)\b"),
         re.compile(
             r"\d[\d,.]*\s?(?:square|sq\b|acres?|hectares?|miles?|kilometers?|kilometres?|km\b|feet|foot|meters?|metres?)"
-            r"|\btimes (?:the size|as (?:large|big))",
+            r"|\btimes (?:the size|as (?:large|big))"
+            # "How large was the grant?": an amount of money is its size.
+            r"|[$\u20ac\u00a3]\s?\d|\d[\d,.]*\s?(?:million|billion|trillion)\b",
             re.IGNORECASE,
         ),
     ),

@@ -11,7 +11,17 @@ import numpy as np
 Mode = Literal["extractive", "llm", "retrieval"]  # who wrote an answer
 # What a question asks for.
 QuestionKind = Literal[
-    "person", "number", "date", "organization", "company", "country", "name", "cause", "type", "other"
+    "person",
+    "number",
+    "date",
+    "organization",
+    "company",
+    "country",
+    "place",
+    "name",
+    "cause",
+    "type",
+    "other",
 ]
 
 
@@ -192,6 +202,7 @@ class TimeScope:
     start: str = ""
     end: str = ""
     phrase: str = ""  # the words that gave it ("this week", "current")
+    ahead: bool = False  # the time named is all after as-of ("on Memorial Day 2024" asked in 2023)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def kind_values(kind: str, sentence: str, question_terms: set[str]) -> set[str]:
         }
     if kind == "country":  # "Japan", "the United States"
         return _countries(sentence, question_terms)
+    if kind == "place":  # "in Washington, D.C.", "at Point Nemo", "Texas"
+        return _places(sentence, question_terms)
     if kind == "organization":  # a name of two or more words ending in "Fund", "Agency"...
         return {
             " ".join(r.group(0).lower() for r in run)
@@ -144,7 +146,12 @@ def sibling_event(entities: tuple[str, ...], sentence: str) -> bool:
         if len(parts) < 2 or all(re.search(rf"\b{re.escape(w)}\b", low) for w in parts):
             continue
         for run in capitalised_runs(sentence):
-            names = [w for w in words(" ".join(m.group(0) for m in run)) if w not in _TIME_WORDS]
+            # "The House" (a sentence's first words) is the House, no sibling of "the U.S. House".
+            names = [
+                w
+                for w in words(" ".join(m.group(0) for m in run))
+                if w not in _TIME_WORDS and w not in STOPWORDS
+            ]
             # Another qualifier, not a shorter or differently spelt name ("PDC World Championship"
             # for "PDC World Darts Championship", "Emanuel Macron" for "Emmanuel Macron").
             if (
@@ -223,10 +230,14 @@ def counts(counted: tuple[str, ...], sentence: str) -> bool:
     )
 
 
-def role_scopes(head: str, sentence: str, singular: bool = False) -> list[tuple[list[str], list[str]]]:
+def role_scopes(
+    head: str, sentence: str, singular: bool = False, actual: bool = False
+) -> list[tuple[list[str], list[str]]]:
     """For each use of the head noun: the name-like words within three words of it, and the
     capitalised words telling where the role is held ("Prime Minister Lee Hsien Loong of Singapore");
-    `singular`: leave out plural uses ("her prime ministers, beginning with Churchill" names no holder)."""
+    `singular`: leave out plural uses ("her prime ministers, beginning with Churchill" names no holder);
+    `actual`: leave out uses after a condition or a modal ("If all goes as planned he becomes King",
+    "...would accept Camilla as Queen"): a holder supposed."""
     found = list(re.finditer(r"[\w\u2019'.-]+", sentence))
     tokens = [m.group(0).strip(".\u2019'") for m in found]
     titles = _quoted_titles(sentence)
@@ -235,6 +246,8 @@ def role_scopes(head: str, sentence: str, singular: bool = False) -> list[tuple[
         if stem(tok.lower()) != head or any(a <= found[i].start() < b for a, b in titles):
             continue  # a role inside a work's title ("...15 Years as CEO of the Walt Disney Company")
         if singular and tok.lower().endswith("s") and stem(tok.lower()[:-1]) == head:
+            continue
+        if actual and _SUPPOSED.search(sentence, 0, found[i].start()):
             continue
         near = [
             tokens[j]
@@ -258,6 +271,8 @@ def role_scopes(head: str, sentence: str, singular: bool = False) -> list[tuple[
     return out
 
 
+# A condition opening the sentence (after any label: "What to know: If..."), or a modal.
+_SUPPOSED = re.compile(r"(?:^\W*|:\s+)(?:if|unless|should)\b|\b(?:would|could|might)\b", re.IGNORECASE)
 _QUOTED = re.compile(r"[\u201c\"]([^\u201d\"]{3,200})[\u201d\"]")
 
 
@@ -272,11 +287,13 @@ def _quoted_titles(sentence: str) -> list[tuple[int, int]]:
     return out
 
 
-def holder_named(role: str, sentence: str, question_terms: set[str], initials: set[str]) -> bool:
+def holder_named(
+    role: str, sentence: str, question_terms: set[str], initials: set[str], actual: bool = False
+) -> bool:
     """The sentence names someone the question does not beside the role, and not as another
     country's or body's ("Prime Minister Lee Hsien Loong of Singapore" for the United Kingdom's,
     "Facebook CEO Mark Zuckerberg" for TikTok's); `initials`: those of the question's names ("uk"
-    for "United Kingdom")."""
+    for "United Kingdom"); `actual`: not a holder supposed (see `role_scopes`)."""
 
     def foreign(word: str) -> bool:
         w = POSSESSIVE.sub("", word).lower()
@@ -293,7 +310,7 @@ def holder_named(role: str, sentence: str, question_terms: set[str], initials: s
     return any(
         any(not matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
         and not any(foreign(w) for w in where)
-        for near, where in role_scopes(role, sentence, singular=True)
+        for near, where in role_scopes(role, sentence, singular=True, actual=actual)
     )
 
 
@@ -339,6 +356,31 @@ def describes_given(head: str, sentence: str, question_terms: set[str]) -> bool:
         near and all(matches_spelling(stem(POSSESSIVE.sub("", w).lower()), question_terms) for w in near)
         for near in uses
     )
+
+
+# A name after a preposition of place: "in Washington, D.C.", "to the U.S. Embassy", "at Harvard".
+_LOCATIVE = re.compile(
+    r"\b(?:in|at|to|from|near|outside|inside|across|toward|towards|into|off|between)\s+(?:the\s+)?$"
+)
+_LOWER_WORD = re.compile(r"\s+([a-z][a-z'\u2019-]*)")
+
+
+def _places(sentence: str, question_terms: set[str]) -> set[str]:
+    """The places a sentence names (stemmed words joined), but the question's own: a state or
+    country anywhere, or a name after "in", "at", "to"... that no lower-case word follows (so "in
+    U.S. history" and "at Republican events" name no place); never a month or weekday."""
+    out: set[str] = set()
+    for run in _adjacent(_CAPITALISED.finditer(sentence), sentence):
+        text = " ".join(m.group(0) for m in run).rstrip(".,")
+        stems = [stem(w) for m in run for w in words(m.group(0))]
+        if not stems or all(t in question_terms for t in stems) or words(text)[0] in _TIME_WORDS:
+            continue
+        before = sentence[max(0, run[0].start() - 16) : run[0].start()]
+        after = _LOWER_WORD.match(sentence, run[-1].end())
+        located = _LOCATIVE.search(before) and (after is None or after.group(1) in STOPWORDS)
+        if is_place_name(text) or located:
+            out.add(" ".join(stems))
+    return out
 
 
 def _countries(sentence: str, question_terms: set[str]) -> set[str]:

@@ -65,6 +65,15 @@ def test_a_holiday_still_to_come_asks_for_the_latest_news_and_a_place_is_no_holi
     assert time_scope("Who was elected in Columbus?", FRIDAY).strength == "none"
 
 
+def test_a_time_named_after_as_of_is_ahead_but_a_year_naming_an_edition_is_not() -> None:
+    december = dt.date(2023, 12, 17)
+    assert time_scope("What was the gas price on Memorial Day 2024?", december).ahead
+    assert time_scope("What happened on Christmas?", december).ahead  # a week away
+    assert time_scope("What will happen on January 5, 2024?", december).ahead
+    assert not time_scope("Which venue will host the 2026 World Cup final?", december).ahead
+    assert not time_scope("What happened on Labor Day?", december).ahead
+
+
 def test_a_month_that_ends_a_name_is_no_month() -> None:
     scope = time_scope("What did Theresa May say on Monday?", FRIDAY)
     assert (scope.start, scope.phrase) == ("2024-01-08", "on Monday")

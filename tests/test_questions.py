@@ -148,6 +148,16 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", sentence, set()) == {"30", "5"}
     assert "november" in kind_values("date", sentence, set())
     assert kind_values("other", sentence, set()) == set()
+    # "Where...?": a place after "in", "at", "to" (or a state, a country), never a name used as a
+    # modifier ("in U.S. history") nor a month; the question's own place is no answer.
+    assert analyse_question("Where did Haley win her first primary?").kind == "place"
+    assert analyse_question("Where was the negotiator who met Witkoff educated?").kind == "other"
+    assert kind_values("place", "Haley won the primary in Washington, D.C., on Sunday.", set()) == {
+        stem("washington")
+    }
+    assert kind_values("place", "She is the first woman to win a primary in U.S. history.", set()) == set()
+    assert kind_values("place", "The vote was held in January in Texas.", set()) == {stem("texas")}
+    assert kind_values("place", "He studied at Harvard and in Nevada.", {stem("nevada")}) == {stem("harvard")}
     # A number or date the question itself holds is no answer: "Flight 1282", "the 2024 caucuses".
     q = analyse_question("How much does the plug of Alaska Airlines Flight 1282 weigh, as of 2024?")
     assert kind_values("number", "Flight 1282 landed safely in 2024.", set(q.terms)) == set()
@@ -251,6 +261,13 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        # A size asked of money is an amount; one asked of an iceberg, an area.
+        (
+            "How large was the grant to Intel?",
+            "Biden announced an $8.5 billion grant.",
+            "It is Intel's 4th plant.",
+        ),
+        ("How large is the A23a iceberg?", "It spans 1,500 square miles.", "It broke off in 1986."),
         ("Which birth year did he predict?", "He may have been born in 1982.", "This year, no one knows."),
         (
             "When was Elizabeth Francis born?",
