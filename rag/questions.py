@@ -96,7 +96,7 @@ _KINDS: list[tuple[QuestionKind, re.Pattern[str]]] = [
         re.compile(
             r"^when\b|^(?:on |in |by |from |since |until )?(?:what|which)\s+(?:(?:is|was|are|were)\s+the\s+)?"
             r"(?:[\w-]+\s+){0,2}(?:year|date|day|month)\b"
-            r"|\bhow long ago\b"
+            r"|\bhow long ago\b|^(?:at |by |until )?what time\b(?! (?:period|frame|zone)\b)"
         ),
     ),
     ("company", re.compile(rf"\b(which|what) {_MODIFIERS}({_COMPANY_NOUNS})\b")),
@@ -433,8 +433,13 @@ DAY_OF_MONTH = re.compile(
     rf"\b(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}\b",
     re.IGNORECASE,
 )
+# "What time...": a time of day ("11 a.m. ET", "12:01 a.m.", "noon").
+TIME_OF_DAY = re.compile(
+    r"\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\bnoon\b|\bmidnight\b", re.IGNORECASE
+)
 _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(?:what|which) (?:date|day of the month)\b"), DAY_OF_MONTH),
+    (re.compile(r"^(?:at |by |until )?what time\b"), TIME_OF_DAY),
     (
         re.compile(
             r"\b(?:what|which) (?:[\w-]+ )?year\b|^when (?:was|were) .+ born\b"

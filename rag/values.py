@@ -22,7 +22,7 @@ MONTH_PATTERN = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
 _DATE = re.compile(
     rf"\b(({MONTH_PATTERN})\b|({'|'.join(WEEKDAYS)})|(19|20)\d\d\b|"
     r"(last|next|this|earlier this|later this) (week|month|year|spring|summer|autumn|fall|winter)|"
-    r"yesterday|today|tomorrow|midnight|\d{1,2}:\d\d|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
+    r"yesterday|today|tomorrow|midnight|noon\b|\d{1,2}:\d\d|\d{1,2}\s?[ap]\.m\.|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
     r"decades?\b|spring|summer|winter|autumn)",
     re.IGNORECASE,
 )

@@ -29,6 +29,8 @@ def test_question_shapes() -> None:
     assert analyse_question("Who co-owns the Faena hotel?").kind == "person"
     assert analyse_question("How many people were killed?").kind == "number"
     assert analyse_question("When did the talks start?").kind == "date"
+    assert analyse_question("At what time did the shutdown start?").kind == "date"
+    assert analyse_question("What time period does the study cover?").kind == "other"
     assert analyse_question("Why did the talks move to Miami?").kind == "other"
     assert analyse_question("Which organization does Dmitriev head?").kind == "organization"
     assert not has_kind("person", "Talks held in Moscow between U.S. envoys and Putin.", {"putin"})
@@ -261,6 +263,12 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        # "What time...": a time of day, not the day.
+        (
+            "What time tomorrow does early access open?",
+            "Early access opens at 11 a.m. ET.",
+            "It opens on Jan. 24.",
+        ),
         # A size asked of money is an amount; one asked of an iceberg, an area.
         (
             "How large was the grant to Intel?",
