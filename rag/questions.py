@@ -377,7 +377,11 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
         re.compile(r"\d\s?(?:%|percent\b|per cent\b)", re.IGNORECASE),
     ),
     (
-        re.compile(r"\b(?:by )?what (?:vote|margin|tally)\b"),
+        # "By what vote...", "What was the vote split...", "What was the final score...": a tally.
+        re.compile(
+            r"\b(?:by )?what (?:vote|margin|tally)\b"
+            r"|\bwhat (?:was|is|were) the (?:[\w-]+ ){0,2}?(?:vote|tally|score)(?: split| count| breakdown)?\b"
+        ),
         re.compile(r"\b\d+\s?(?:-|–|to)\s?\d+\b"),
     ),
     (

@@ -263,6 +263,11 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        (
+            "What was the vote split when the court ruled?",
+            "After the court's 5-4 ruling, he spoke.",
+            "The 5th Circuit.",
+        ),
         # "What time...": a time of day, not the day.
         (
             "What time tomorrow does early access open?",
