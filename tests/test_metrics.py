@@ -151,3 +151,27 @@ def test_news_gold_set_shape_and_its_audit() -> None:
     added = {(i.id, article, quote) for i in items for article, quote in i.also}
     assert added == supported and len(added) == sum(j["supports"] for j in judged)
     assert all(i.answerable for i in items if i.also)
+
+
+def test_the_news_probe_quotes_its_articles_verbatim() -> None:
+    """eval/probe-news.jsonl (a fresh 50-question probe, not gated): every answer and quote is the
+    named article's own text, so `rag eval --gold eval/probe-news.jsonl` scores what it says."""
+    import json
+
+    import pytest
+
+    from eval.run import HERE, NEWS_CORPUS
+
+    items = load_gold(HERE / "probe-news.jsonl")
+    assert len(items) == 50 and len({i.id for i in items}) == 50 and all(i.as_of for i in items)
+    assert sum(not i.answerable for i in items) == 10
+    if not NEWS_CORPUS.exists():
+        pytest.skip(f"{NEWS_CORPUS} is absent (CI has it)")
+    texts = {}
+    for line in NEWS_CORPUS.read_text(encoding="utf-8").splitlines():
+        article = json.loads(line)
+        texts[article["id"]] = article["text"]
+    for item in items:
+        for article, quote in item.evidence:
+            assert quote in texts[article], (item.id, quote)
+            assert any(a in texts[article] for a in item.answers), item.id
