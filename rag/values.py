@@ -281,10 +281,17 @@ def _quoted_titles(sentence: str) -> list[tuple[int, int]]:
     (\u201cThe Ride of a Lifetime: Lessons Learned from 15 Years as CEO...\u201d), not quoted speech."""
     out = []
     for m in _QUOTED.finditer(sentence):
-        long = [w for w in re.findall(r"[A-Za-z][\w'-]*", m.group(1)) if len(w) > 3]
-        if len(long) >= 2 and sum(w[0].isupper() for w in long) >= 0.75 * len(long):
+        found = re.findall(r"[A-Za-z][\w'-]*", m.group(1))
+        long = [w for w in found if len(w) > 3]
+        # A short one in title case: \u201cShe Came to Me\u201d, \u201cWhat Was I Made For?\u201d.
+        short = 2 <= len(found) <= 8 and all(w[0].isupper() or w in _TITLE_SMALL for w in found)
+        if short or (len(long) >= 2 and sum(w[0].isupper() for w in long) >= 0.75 * len(long)):
             out.append(m.span(1))
     return out
+
+
+# The words a title leaves in lower case.
+_TITLE_SMALL = frozenset("a an the of to in on at by for from with and or but nor as".split())
 
 
 def holder_named(
@@ -438,9 +445,12 @@ def _person_runs(sentence: str) -> list[list[re.Match[str]]]:
     """`capitalised_runs`, each cut after a title: only the name after it is kept ("NATO
     Secretary-General Jens Stoltenberg" gives "Jens Stoltenberg" though the question names NATO)."""
     out: list[list[re.Match[str]]] = []
+    titles = _quoted_titles(sentence)
     for run in capitalised_runs(sentence):
         if run[0].group(0) == "The":
             continue  # a named thing ("According to The Independent"), as after "the"
+        if any(a <= run[0].start() < b for a, b in titles):
+            continue  # a work's title ("\u201cShe Came to Me\u201d"), no one's name
         part: list[re.Match[str]] = []
         for m in run:
             if m.group(0).strip(".,\u2019'").lower() in _TITLES:

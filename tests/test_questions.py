@@ -150,6 +150,10 @@ def test_kind_values_are_what_the_sentence_gives_beyond_the_question() -> None:
     assert kind_values("number", sentence, set()) == {"30", "5"}
     assert "november" in kind_values("date", sentence, set())
     assert kind_values("other", sentence, set()) == set()
+    # A work's title in quotes names no one; quoted speech may ("Step down, Xi Jinping!").
+    song = '"Addicted to Romance" from "She Came to Me" (music and lyrics by Bruce Springsteen)'
+    assert kind_values("person", song, {"bruce", stem("springsteen")}) == set()
+    assert stem("jinping") in kind_values("person", '"Step down, Xi Jinping!" they yelled.', set())
     # "Where...?": a place after "in", "at", "to" (or a state, a country), never a name used as a
     # modifier ("in U.S. history") nor a month; the question's own place is no answer.
     assert analyse_question("Where did Haley win her first primary?").kind == "place"
