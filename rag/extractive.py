@@ -255,12 +255,6 @@ class _Scorer:
             self._mentioned[key] = bool(self.lookup.articles_with(sorted(forms), [rec.article_id]))
         return self._mentioned[key]
 
-    def _names_year(self, rec: Record) -> bool:
-        key = ("", rec.article_id)
-        if key not in self._mentioned:
-            self._mentioned[key] = bool(self.lookup.articles_with(sorted(self.years), [rec.article_id]))
-        return self._mentioned[key]
-
     def candidates(self, rec: Record) -> list[_Candidate]:
         """The paragraph's sentences that could answer, scored without the rank prior."""
         if rec.paragraph_id not in self._scored:
@@ -275,11 +269,7 @@ class _Scorer:
         paragraph_cover = (
             sum(w for term, w in self.weights.items() if self.covers(term, rec.topic_terms)) / self.total
         )
-        # "their 2023 tax returns" in an article of January 2024: the year named anywhere in it
-        # (an article from before the year only looks ahead to it: "the 2024 Australian Open").
-        in_year = bool(self.years) and (
-            _of_year(rec, self.years) or (rec.publish_date[:4] > min(self.years) and self._names_year(rec))
-        )
+        in_year = bool(self.years) and _of_year(rec, self.years)
         timely = self.w_time * time_fit(self.scope, rec.publish_date, self.as_of) if self.as_of else 0.0
         for i, (s, e) in enumerate(rec.sentence_spans):
             text = rec.text[s:e]

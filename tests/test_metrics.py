@@ -153,16 +153,15 @@ def test_news_gold_set_shape_and_its_audit() -> None:
     assert all(i.answerable for i in items if i.also)
 
 
-def test_the_news_probe_quotes_its_articles_verbatim() -> None:
-    """eval/probe-news.jsonl (a fresh 50-question probe, not gated): every answer and quote is the
-    named article's own text, so `rag eval --gold eval/probe-news.jsonl` scores what it says."""
+@pytest.mark.parametrize("name", ["probe-news.jsonl", "probe-news-2.jsonl"])
+def test_the_news_probes_quote_their_articles_verbatim(name: str) -> None:
+    """eval/probe-news*.jsonl (fresh 50-question probes, not gated): every answer and quote is the
+    named article's own text, so `rag eval --gold eval/<probe>` scores what it says."""
     import json
-
-    import pytest
 
     from eval.run import HERE, NEWS_CORPUS
 
-    items = load_gold(HERE / "probe-news.jsonl")
+    items = load_gold(HERE / name)
     assert len(items) == 50 and len({i.id for i in items}) == 50 and all(i.as_of for i in items)
     assert sum(not i.answerable for i in items) == 10
     if not NEWS_CORPUS.exists():
