@@ -141,17 +141,20 @@ def after_as_of(question: str, scope: TimeScope, as_of: str) -> Abstention | Non
         return None
     if not (re.search(r"\b(?:was|were|did|had)\b", question, re.I) or asks_about_the_past(question)):
         return None
-    when = f"As of {format_date(dt.date.fromisoformat(as_of[:10]))}" if as_of else "So far"
     return Abstention(
-        f"{when}, \u201c{scope.phrase}\u201d is still to come: no article can report it yet.", final=True
+        f"{_as_of(as_of)}, \u201c{scope.phrase}\u201d is still to come: no article can report it yet.",
+        final=True,
     )
 
 
 def _to_come(sentence: str, as_of: str) -> Abstention:
-    when = f"As of {format_date(dt.date.fromisoformat(as_of[:10]))}" if as_of else "So far"
     return Abstention(
-        f"{when}, the articles report this only as still to come: \u201c{sentence.strip()}\u201d"
+        f"{_as_of(as_of)}, the articles report this only as still to come: \u201c{sentence.strip()}\u201d"
     )
+
+
+def _as_of(as_of: str) -> str:
+    return f"As of {format_date(dt.date.fromisoformat(as_of[:10]))}" if as_of else "So far"
 
 
 # What is reported ahead of the event the question asks about ("Putin's approval rating has

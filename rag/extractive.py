@@ -222,6 +222,8 @@ class _Scorer:
         self.scope = retrieved.scope
         self.as_of = parse_date(retrieved.as_of)
         self.now = self.scope.strength == "soft"  # the present holder is asked, not one supposed
+        # "What was the gas price on Memorial Day 2024?" asked in 2023: nothing can answer yet.
+        self.ahead = after_as_of(self.shape.question, self.scope, retrieved.as_of)
         self.w_time = {"window": tuning.w_time_window, "soft": tuning.w_time_soft}.get(
             self.scope.strength, 0.0
         )
@@ -358,9 +360,8 @@ class _Scorer:
         absent = absent_subject(self.shape, self.lookup.known) if records else None
         if absent:
             return absent
-        ahead = after_as_of(self.shape.question, self.scope, retrieved.as_of)
-        if ahead:
-            return ahead
+        if self.ahead:
+            return self.ahead
         reason = unanswerable(self.shape, records, retrieved, self.lookup.known, self.tuning)
         if reason:
             return Abstention(reason)

@@ -181,6 +181,8 @@ MONTHS = tuple(
 # Abbreviations of months in news datelines; "may" has none, "september" two.
 MONTH_ABBREVIATIONS = tuple("jan feb mar apr jun jul aug sep sept oct nov dec".split())
 WEEKDAYS = tuple("monday tuesday wednesday thursday friday saturday sunday".split())
+# A time of day: "11 a.m.", "12:01", "noon", "midnight".
+TIME_OF_DAY_PATTERN = r"\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\bnoon\b|\bmidnight\b"
 
 
 # Irregular past forms news questions ask with ("Who won...", "Which team beat..."); -ed forms are regular.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rag.lexicon import (
     IRREGULAR_PAST,
+    TIME_OF_DAY_PATTERN,
     is_demonym,
     matches_spelling,
 )
@@ -438,12 +439,10 @@ DAY_OF_MONTH = re.compile(
     re.IGNORECASE,
 )
 # "What time...": a time of day ("11 a.m. ET", "12:01 a.m.", "noon").
-TIME_OF_DAY = re.compile(
-    r"\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\bnoon\b|\bmidnight\b", re.IGNORECASE
-)
+_TIME_OF_DAY = re.compile(TIME_OF_DAY_PATTERN, re.IGNORECASE)
 _DATE_UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (re.compile(r"\b(?:what|which) (?:date|day of the month)\b"), DAY_OF_MONTH),
-    (re.compile(r"^(?:at |by |until )?what time\b"), TIME_OF_DAY),
+    (re.compile(r"^(?:at |by |until )?what time\b"), _TIME_OF_DAY),
     (
         re.compile(
             r"\b(?:what|which) (?:[\w-]+ )?year\b|^when (?:was|were) .+ born\b"

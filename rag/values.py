@@ -10,6 +10,7 @@ from rag.lexicon import (
     AMOUNT_WORDS,
     MONTH_ABBREVIATIONS,
     MONTHS,
+    TIME_OF_DAY_PATTERN,
     WEEKDAYS,
     is_descriptive,
     is_past_tense,
@@ -22,7 +23,7 @@ MONTH_PATTERN = "|".join((*MONTHS, *MONTH_ABBREVIATIONS))
 _DATE = re.compile(
     rf"\b(({MONTH_PATTERN})\b|({'|'.join(WEEKDAYS)})|(19|20)\d\d\b|"
     r"(last|next|this|earlier this|later this) (week|month|year|spring|summer|autumn|fall|winter)|"
-    r"yesterday|today|tomorrow|midnight|noon\b|\d{1,2}:\d\d|\d{1,2}\s?[ap]\.m\.|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
+    rf"yesterday|today|tomorrow|{TIME_OF_DAY_PATTERN}|hours?\b|days?\b|weeks?\b|months?\b|years?\b|"
     r"decades?\b|spring|summer|winter|autumn)",
     re.IGNORECASE,
 )

@@ -121,6 +121,11 @@ def engine_on(tmp_path, model_dir, *lines: str) -> rag.Engine:
     return engine
 
 
+def one_article(tmp_path, model_dir, title: str, text: str) -> rag.Engine:
+    """An engine over one article, its paragraphs split at blank lines, ingested."""
+    return engine_on(tmp_path, model_dir, json.dumps({"id": "one", "title": title, "text": text}))
+
+
 def _answers_under(
     engine: rag.Engine, question: str, knob: str, weights: tuple[float, ...], n: int
 ) -> list[str]:
@@ -145,9 +150,7 @@ def test_a_sentence_that_asks_is_never_the_answer(tmp_path, model_dir) -> None:
         "What is a door plug? A door plug is a panel that fills an unused emergency exit in the cabin.\n\n"
         "The airline grounded its fleet of the same model for inspections over the weekend."
     )
-    engine = engine_on(
-        tmp_path, model_dir, json.dumps({"id": "plug", "title": "The door plug", "text": text})
-    )
+    engine = one_article(tmp_path, model_dir, "The door plug", text)
     answer = engine.ask("What is a door plug?", llm=False)
     assert not answer.abstained
     assert answer.text.startswith("A door plug is a panel") and "What is a door plug?" not in answer.text
@@ -160,9 +163,7 @@ def test_a_company_question_is_answered_by_a_one_word_company_name(tmp_path, mod
         "The FAA grounded 171 Boeing 737 MAX 9 jets for inspection after the incident.\n\n"
         "Passengers described a loud bang and a sudden rush of air through the cabin."
     )
-    engine = engine_on(
-        tmp_path, model_dir, json.dumps({"id": "jets", "title": "Jets grounded", "text": text})
-    )
+    engine = one_article(tmp_path, model_dir, "Jets grounded", text)
     answer = engine.ask("Which company makes the 737 MAX 9?", llm=False)
     assert not answer.abstained, answer.abstain_reason
     assert "Boeing 737 MAX 9 jets" in answer.text
@@ -301,7 +302,7 @@ def test_the_full_name_may_come_from_the_answering_sentence_s_own_paragraph(tmp_
         "Separately, Fesenko warned against treating statements by single senators as official policy.\n\n"
         "The talks in Florida ended without a joint statement from either delegation."
     )
-    engine = engine_on(tmp_path, model_dir, json.dumps({"id": "kyiv", "title": "Analysts", "text": text}))
+    engine = one_article(tmp_path, model_dir, "Analysts", text)
     answer = engine.ask(
         "What is the full name of the analyst who warned against treating statements by senators as policy?",
         llm=False,
@@ -1083,9 +1084,7 @@ def test_a_where_question_is_answered_by_the_sentence_naming_a_place(tmp_path, m
         "her first win of the campaign.\n\n"
         "Trump is favored to win most of the contests held on Super Tuesday."
     )
-    engine = engine_on(
-        tmp_path, model_dir, json.dumps({"id": "dc", "title": "Haley wins D.C. primary", "text": text})
-    )
+    engine = one_article(tmp_path, model_dir, "Haley wins D.C. primary", text)
     answer = engine.ask("Where did Nikki Haley win her first Republican primary?", llm=False)
     assert not answer.abstained, answer.abstain_reason
     assert answer.text.startswith("Nikki Haley defeated Donald Trump") and "U.S. history" not in answer.text
@@ -1099,9 +1098,7 @@ def test_a_web_address_or_a_table_row_is_no_answer(tmp_path, model_dir) -> None:
         "Jane Doe — SR, F | Smyrna High School | Smyrna, Delaware\n\n"
         "The Key Bridge reopened to traffic on May 3, officials said, after repairs to its deck."
     )
-    engine = engine_on(
-        tmp_path, model_dir, json.dumps({"id": "fix", "title": "Bridge reopens", "text": text})
-    )
+    engine = one_article(tmp_path, model_dir, "Bridge reopens", text)
     answer = engine.ask("On what date did the bridge reopen to traffic?", llm=False)
     assert not answer.abstained, answer.abstain_reason
     assert answer.text.startswith("The Key Bridge reopened") and "http" not in answer.text
