@@ -333,7 +333,7 @@ class Engine:
                 described.append(
                     f"published on or {'after ' + str(start) if start else 'before ' + str(end)}"
                 )
-            undated = sum(1 for a in self._index.articles() if not a.publish_date)
+            undated = self._index.undated_articles()
             if undated:
                 notes.append(
                     f"{undated} undated article{'s' if undated != 1 else ''} "
@@ -351,16 +351,15 @@ class Engine:
     def _check_articles(self, articles: Sequence[str]) -> str:
         """The filter in words; an id the index does not hold is a one-line error naming the closest."""
         self._index.open_for_reading()
-        known = {a.article_id: a for a in self._index.articles()}
-        for aid in articles:
-            if aid not in known:
+        known = {aid: self._index.article(aid) for aid in articles}
+        for aid, info in known.items():
+            if info is None:
                 import difflib
 
-                close = difflib.get_close_matches(aid, list(known), n=3)
+                close = difflib.get_close_matches(aid, self._index.article_ids(), n=3)
                 hint = f"; the closest: {', '.join(close)}" if close else ""
                 raise QuestionError(f"no article {aid!r} in the index{hint} (`rag articles` lists them)")
-        if len(articles) == 1:
-            info = known[articles[0]]
+        if len(articles) == 1 and (info := known[articles[0]]) is not None:
             return f"only the article \u201c{info.title}\u201d" + (
                 f" ({info.publish_date})" if info.publish_date else ""
             )

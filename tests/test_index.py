@@ -566,17 +566,27 @@ FILTERS = {
 }
 
 
-@pytest.mark.parametrize("hnsw_rows", [None, -(10**12), 10**12], ids=["measured", "hnsw", "exact"])
+@pytest.mark.parametrize(
+    "hnsw_rows, split",
+    [(None, False), (-(10**12), False), (10**12, False), (10**12, True)],
+    ids=["measured", "hnsw", "exact", "exact-split"],
+)
 @pytest.mark.parametrize("name", list(FILTERS))
 def test_filtered_dense_search_is_the_exact_search_over_the_filtered_rows(
-    dated: rag.Engine, name: str, hnsw_rows: int | None, monkeypatch: pytest.MonkeyPatch
+    dated: rag.Engine, name: str, hnsw_rows: int | None, split: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Either way a filter is answered (HNSW's candidates filtered, or the vectors of the rows
     # within the filter), the top k are those of a brute force over exactly those rows, in order.
     from rag import index as index_module
+    from rag.index import keywords
 
     if hnsw_rows is not None:  # HNSW's cost, in rows read: the one way or the other is always cheaper
         monkeypatch.setattr(index_module, "HNSW_ROWS", hnsw_rows)
+    if split:  # the scan of a large corpus, cut between threads and into products, on this small one
+        monkeypatch.setattr(keywords, "_SPLIT_ROWS", 20)
+        monkeypatch.setattr(keywords, "_PRODUCT_ROWS", 7)
+        pool = keywords.ThreadPoolExecutor(2)
+        monkeypatch.setattr(keywords, "_scan_pool", lambda: (pool, 3))
     index = dated._index
     filters, keep = FILTERS[name]
     for vector in dated.encoder.encode_queries(list(QUERIES)):
@@ -584,6 +594,8 @@ def test_filtered_dense_search_is_the_exact_search_over_the_filtered_rows(
             got = index.dense_search(vector, k, **filters)
             _same(got, _exact(index, vector, k, keep))
     assert index._keywords.vectors is not None
+    if split:
+        pool.shutdown()
 
 
 def test_too_few_hnsw_candidates_within_the_filter_fall_back_to_the_exact_search(

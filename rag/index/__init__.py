@@ -360,6 +360,21 @@ class ParagraphIndex:
         return date_iso(self._keywords.newest)
 
     @_reading
+    def article(self, article_id: str) -> ArticleInfo | None:
+        """One article of the committed index, with its paragraph count; None if it holds no such id
+        (a question's filter asks this, not the whole list: listing 2,443 articles took 3.4 ms)."""
+        entry = self._keywords.article_entry(article_id)
+        if entry is None:
+            return None
+        (title, date, url, source), count = entry
+        return ArticleInfo(article_id, title or article_id, date, url, source, count)
+
+    @_reading
+    def undated_articles(self) -> int:
+        """How many articles of the committed index have no publish date."""
+        return self._keywords.undated
+
+    @_reading
     def articles(self) -> list[ArticleInfo]:
         """Every article of the committed index, in id order, with its paragraph count."""
         kw = self._keywords

@@ -8,7 +8,9 @@ import os
 import shutil
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ from rag.terms import content_terms
 VECTORS = "vectors.npy"  # the paragraph vectors, float32, one row per id (snapshots since 2026-12)
 _SELECTIONS = 16  # the last filters' selections kept per loaded snapshot (dense and BM25 ask alike)
 
+_PRODUCT_ROWS = 1024  # OpenBLAS (numpy's wheels) runs a product of about 1,200 rows or more on two threads
+_SPLIT_ROWS = 8192  # a scan of fewer rows (0.6 ms) stays on one thread: handing a part over costs ~0.05 ms
+_SCAN_THREADS = 4  # parts of one scan at most: more cores than this add little to a memory-bound read
 _GATHER_RUNS = 512  # a selection of more runs than this is gathered whole, not read run by run
 
 Filters = tuple[tuple[str, ...], str, str, str]  # articles, date_from, date_to, as_of
@@ -70,6 +75,7 @@ class KeywordSnapshot:
         self.vocabulary: dict[str, int] = {}  # stemmed term -> BM25 term id
         self.vectors: np.ndarray | None = None  # (rows, dim) float32, aligned with ids
         self.newest = 0  # the newest date of a row, as date_int (0: no row is dated)
+        self.undated = 0  # articles without a publish date
         self._bm25: Any = None
         self._meta: dict[str, np.ndarray] = {}
         self._df: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -111,6 +117,7 @@ class KeywordSnapshot:
         self.vocabulary = bm25.vocab_dict
         self._df = np.diff(np.asarray(bm25.scores["indptr"]))
         self._article_at = {a: i for i, a in enumerate(self.articles)}
+        self.undated = sum(1 for info in self.article_info if not info[1])
         with self._selections_lock:
             self._selections = {}
         self._everything = None
@@ -185,6 +192,14 @@ class KeywordSnapshot:
         if not self.ids:
             return [0] * len(self.articles)
         return [int(c) for c in np.bincount(self._meta["article"], minlength=len(self.articles))]
+
+    def article_entry(self, article_id: str) -> tuple[tuple[str, ...], int] | None:
+        """One article's (title, date, url, source) and its committed paragraph count; None if the
+        snapshot does not hold it."""
+        i = self._article_at.get(article_id)
+        if i is None:
+            return None
+        return self.article_info[i], int(np.count_nonzero(self._meta["article"] == i)) if self.ids else 0
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
@@ -324,22 +339,55 @@ class KeywordSnapshot:
         vectors; ties go to the earlier row.
 
         Rows are read run by run where they are consecutive (the snapshot is ordered by date and
-        article, so a date range or an article is one run), else gathered. numpy's own loops
-        (einsum), not BLAS: OpenBLAS's threads made a product of more than about 1,200 rows take
-        8 ms on a busy 2-core host, against 0.1 ms (eval/PERFORMANCE.md)."""
+        article, so a date range or an article is one run), else gathered."""
         assert self.vectors is not None
         rows = kept.rows
         if len(rows) == 0 or k < 1:
             return []
         v = np.asarray(vector, dtype=np.float32)
         if kept.gathered:
-            sims = np.einsum("ij,j->i", self.vectors[rows], v)
+            sims = similarities(self.vectors[rows], v)
         else:
-            sims = np.concatenate([np.einsum("ij,j->i", self.vectors[a:b], v) for a, b in kept.runs])
+            sims = np.concatenate([similarities(self.vectors[a:b], v) for a, b in kept.runs])
         k = min(k, len(sims))
         top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
         top = top[np.lexsort((rows[top], -sims[top]))]
         return [(self.ids[rows[i]], float(sims[i])) for i in top]
+
+
+def similarities(vectors: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """`vectors @ v`: many rows split between this thread and the scan pool's, each part in products
+    of at most _PRODUCT_ROWS rows (BLAS's one-thread kernel reads 45,000 rows in 3.0 ms where
+    numpy's einsum takes 4.5; two parts 1.75 ms, 3.8 with the other core busy, where OpenBLAS's own
+    second thread stalled a busy 2-core host for 8 ms: eval/PERFORMANCE.md)."""
+    out = np.empty(len(vectors), dtype=np.float32)
+    scan = _scan_pool() if len(vectors) >= _SPLIT_ROWS else None
+    if scan is None:
+        _products(vectors, v, out)
+        return out
+    pool, parts = scan
+    edges = [len(vectors) * i // parts for i in range(parts + 1)]
+    futures = [
+        pool.submit(_products, vectors[a:b], v, out[a:b]) for a, b in zip(edges[1:-1], edges[2:], strict=True)
+    ]
+    _products(vectors[: edges[1]], v, out[: edges[1]])
+    for future in futures:
+        future.result()
+    return out
+
+
+def _products(vectors: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+    for a in range(0, len(vectors), _PRODUCT_ROWS):
+        np.matmul(vectors[a : a + _PRODUCT_ROWS], v, out=out[a : a + _PRODUCT_ROWS])
+
+
+@lru_cache(maxsize=1)
+def _scan_pool() -> tuple[ThreadPoolExecutor, int] | None:
+    """Threads for the other cores' parts of a long scan, and the parts a scan is cut into (None on
+    one core); numpy frees the GIL while it multiplies."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(cores, _SCAN_THREADS) - 1
+    return (ThreadPoolExecutor(workers, thread_name_prefix="rag-scan"), workers + 1) if workers > 0 else None
 
 
 def committed_vectors(directory: Path) -> tuple[list[str], np.ndarray] | None:
