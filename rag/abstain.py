@@ -12,6 +12,7 @@ from typing import Protocol
 
 from rag.dates import RECENCY_WORDS, format_date, holiday_in
 from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS, is_past_tense
+from rag.places import is_place_name
 from rag.questions import (
     ASKING_WORDS,
     KIND_NAMES,
@@ -74,6 +75,8 @@ def name_parts(shape: QuestionShape) -> list[tuple[str, tuple[str, ...]]]:
         clause = rf"\b(?:the|a|an)\s+[a-z]+\s+{re.escape(name)}\s+[a-z]+(?:s|ed)\b"
         if re.search(where, shape.question) or re.search(clause, shape.question):
             continue  # a place things are in, or a reduced clause ("the man Fesenko calls...")
+        if is_place_name(name) and re.search(rf"\w,\s+{re.escape(name)}\b", shape.question):
+            continue  # the state or country that locates a town ("Winterset, Iowa"): its paper may not say it
         if holiday_in(name).lower() == name.lower().replace("\u2019", "'"):
             continue  # "New Year's Day" is the time scope's day, not what an article must name
         parts = tuple(
@@ -196,7 +199,12 @@ def only_future(sentence: str, verbs: set[str]) -> bool:
     ):
         return False
     said = {stem(w) for w in words(sentence)}  # "announced" tells the "announce" asked about
-    return not any(re.search(rf"\b{re.escape(v)}\b", low) or stem(v) in said for v in verbs)
+    # "will soon return ... after winning the seat" tells the "won" asked about; "will win" does not.
+    done = {stem(w) for w in words(sentence) if w.endswith("ing")}
+    return not any(
+        re.search(rf"\b{re.escape(v)}\b", low) or stem(v) in said or stem(IRREGULAR_PAST.get(v, v)) in done
+        for v in verbs
+    )
 
 
 def short(text: str, limit: int = 60) -> str:

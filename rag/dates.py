@@ -184,12 +184,21 @@ def time_scope(question: str, as_of: dt.date) -> TimeScope:
         scope = _PARSER.scope(question, as_of)
         if scope is not None:
             return scope
-    m = _RECENT.search(question)
+    m = next((m for m in _RECENT.finditer(question) if not _in_name(question, m)), None)
     if m:
         return TimeScope("soft", "", as_of.isoformat(), m.group(0).lower())
     if _STATE.search(question):
         return TimeScope("soft", "", as_of.isoformat(), "")
     return TIMELESS
+
+
+def _in_name(question: str, m: re.Match[str]) -> bool:
+    """The word is part of a name ("Lunar New Year", "New Jersey"), not a word of time: capitalised
+    where no question starts, or before another capitalised word."""
+    if not m.group(0)[0].isupper():
+        return False
+    after = question[m.end() :].split()
+    return bool(question[: m.start()].strip()) or bool(after and after[0][:1].isupper())
 
 
 def search_window(scope: TimeScope, as_of: str) -> tuple[str, str] | None:

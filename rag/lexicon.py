@@ -186,11 +186,61 @@ TIME_OF_DAY_PATTERN = r"\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\bnoon
 
 
 # Irregular past forms news questions ask with ("Who won...", "Which team beat..."); -ed forms are regular.
-IRREGULAR_PAST = frozenset(
-    "won beat was were did took made said became chose gave found led got lost ran held left came went "
-    "saw told sold set met paid fell hit shot struck stood wrote broke drew threw sank spent built sent "
-    "brought bought caught fought taught began rose grew flew drove swore stole withdrew overtook".split()
-)
+IRREGULAR_PAST: dict[str, str] = {  # past form -> base form
+    "won": "win",
+    "beat": "beat",
+    "was": "be",
+    "were": "be",
+    "did": "do",
+    "took": "take",
+    "made": "make",
+    "said": "say",
+    "became": "become",
+    "chose": "choose",
+    "gave": "give",
+    "found": "find",
+    "led": "lead",
+    "got": "get",
+    "lost": "lose",
+    "ran": "run",
+    "held": "hold",
+    "left": "leave",
+    "came": "come",
+    "went": "go",
+    "saw": "see",
+    "told": "tell",
+    "sold": "sell",
+    "set": "set",
+    "met": "meet",
+    "paid": "pay",
+    "fell": "fall",
+    "hit": "hit",
+    "shot": "shoot",
+    "struck": "strike",
+    "stood": "stand",
+    "wrote": "write",
+    "broke": "break",
+    "drew": "draw",
+    "threw": "throw",
+    "sank": "sink",
+    "spent": "spend",
+    "built": "build",
+    "sent": "send",
+    "brought": "bring",
+    "bought": "buy",
+    "caught": "catch",
+    "fought": "fight",
+    "taught": "teach",
+    "began": "begin",
+    "rose": "rise",
+    "grew": "grow",
+    "flew": "fly",
+    "drove": "drive",
+    "swore": "swear",
+    "stole": "steal",
+    "withdrew": "withdraw",
+    "overtook": "overtake",
+}
 # Words that put a sentence in the future: it cannot say what already happened.
 FUTURE_MARKERS = (
     "will",

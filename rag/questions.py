@@ -29,7 +29,12 @@ from rag.values import (
 
 _QUESTION_LEAD = frozenset(
     "who what when where which why how whose whom did does do is are was were can could will would "
-    "has have had should tell according name list give and but or in on at for the a an".split()
+    "has have had should tell according name list give and but or in on at for the a an "
+    # what fronts a question ("Apart from Aaron Rodgers, which...", "Roughly how many...")
+    "apart aside besides beside except excluding including other than roughly approximately about "
+    "around nearly almost exactly precisely just only also so then now today currently recently since "
+    "during after before following among between despite under over by from with without of to as "
+    "if once while".split()
 )
 PRONOUN_START = re.compile(
     r"^(he|she|they|it|this|these|that|those|his|her|their|its|according to (him|her|them))\b",
@@ -337,6 +342,14 @@ class QuestionShape:
     entities: tuple[str, ...]  # names as written in the question ("Xi Jinping")
 
 
+def _leads(word: str, following: list[str]) -> bool:
+    """The question's first word is capitalised as its first, not as a name: a question word, what
+    fronts one, or an adverb before a lower-case word ("Roughly how many...")."""
+    low = word.lower()
+    alone = not following or not following[0][:1].isupper()
+    return low in _QUESTION_LEAD or (alone and len(low) > 5 and low.endswith("ly"))
+
+
 def analyse_question(question: str) -> QuestionShape:
     """Classify the question and pick out its terms and named entities."""
     q = question.strip().lower()
@@ -346,12 +359,14 @@ def analyse_question(question: str) -> QuestionShape:
     terms = tuple(dict.fromkeys(stem(w) for w in words(question) if w not in STOPWORDS))
     entities: list[str] = []
     run: list[str] = []
-    for i, tok in enumerate(question.split()):
+    tokens = question.split()
+    for i, tok in enumerate(tokens):
         word = tok.strip("?!,.;:()\"'\u201c\u201d\u2018\u2019")
-        capitalised = bool(word) and word[0].isupper() and not (i == 0 and word.lower() in _QUESTION_LEAD)
+        capitalised = bool(word) and word[0].isupper() and not (i == 0 and _leads(word, tokens[1:2]))
         if capitalised and word.lower() not in STOPWORDS:
             run.append(word)
-            continue
+            if not tok.endswith(","):  # "Winterset, Iowa": a comma parts two names
+                continue
         if run:
             entities.append(" ".join(run))
             run = []
@@ -435,7 +450,8 @@ _UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
 
 # What a date question asks for, when it says: "On what date" a day of a month, "In what year" a year.
 DAY_OF_MONTH = re.compile(
-    rf"\b(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+(?:{MONTH_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}\b",
+    rf"\b(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{MONTH_PATTERN})\b|\b\d{{1,2}}/\d{{1,2}}\b",
     re.IGNORECASE,
 )
 # "What time...": a time of day ("11 a.m. ET", "12:01 a.m.", "noon").

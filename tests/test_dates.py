@@ -123,6 +123,19 @@ def test_a_question_without_time_words_is_timeless(question: str) -> None:
 
 @pytest.mark.parametrize(
     "question",
+    [
+        "Which New Jersey town flooded?",
+        "How do people celebrate Lunar New Year in Seoul?",
+        "New Jersey's governor said what?",
+    ],
+)
+def test_new_in_a_name_is_no_word_of_time(question: str) -> None:
+    assert time_scope(question, FRIDAY).strength == "none"
+    assert time_scope(question.replace("New", "new"), FRIDAY).phrase == "new"  # the word alone is
+
+
+@pytest.mark.parametrize(
+    "question",
     ["Who is the prime minister of France?", "Who is France's prime minister?", "Who heads NATO?"],
 )
 def test_a_question_after_who_holds_a_role_now_prefers_the_latest(question: str) -> None:

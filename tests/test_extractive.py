@@ -759,6 +759,17 @@ def test_a_sentence_filling_the_gap_that_says_the_answer_is_not_known_abstains(t
             "Nicole Shanahan will be Kennedy's running mate, the pair announced Tuesday.",
             False,
         ),
+        # "after winning" tells of the "won" asked about; "will win" does not.
+        (
+            "Which Democrat won the special election for the seat Santos held?",
+            "Tom Suozzi will soon return to the House after winning the seat vacated by George Santos.",
+            False,
+        ),
+        (
+            "Which Democrat won the special election?",
+            "Whoever will win the special election faces a fight.",
+            True,
+        ),
     ],
 )
 def test_a_question_about_the_past_is_not_answered_by_what_is_still_to_come(

@@ -267,6 +267,13 @@ def test_which_questions_ask_for_the_noun_after_their_modifiers(question: str, k
             "It was revealed on Sunday in 2024.",
         ),
         ("In what year did he win his first title?", "He won it in 2022.", "He won it on Monday."),
+        # A day written as an ordinal is a day of the month.
+        (
+            "On what date does Barbie celebrate its 65th anniversary?",
+            "Barbie's 65th anniversary is March 9th.",
+            "It turns 65 in March 2024.",
+        ),
+        ("What date is the parade?", "The parade is on the 4th of July.", "The parade is in July."),
         (
             "What was the vote split when the court ruled?",
             "After the court's 5-4 ruling, he spoke.",
@@ -340,6 +347,37 @@ def test_questions_after_a_person_are_asked_for_a_name(question: str) -> None:
     from rag.questions import analyse_question
 
     assert analyse_question(question).kind == "person"
+
+
+@pytest.mark.parametrize(
+    "question, names",
+    [
+        # What fronts a question is capitalised as its first word, not as a name.
+        (
+            "Apart from Aaron Rodgers, whom has Kennedy discussed as a running mate?",
+            ("Aaron Rodgers", "Kennedy"),
+        ),
+        ("Besides Taylor Swift, who won a Grammy?", ("Taylor Swift", "Grammy")),
+        ("Roughly how many migrants crossed in 2023?", ()),
+        ("Reportedly, who resigned?", ()),
+        # A first word before another capitalised one may start a name.
+        ("Kelly Clarkson said what?", ("Kelly Clarkson",)),
+        # A comma parts two names: the town and the state that locates it.
+        ("On what date did the tornado hit Winterset, Iowa?", ("Winterset", "Iowa")),
+        ("Did Biden, Trump and Haley meet?", ("Biden", "Trump", "Haley")),
+    ],
+)
+def test_a_question_s_names(question: str, names: tuple[str, ...]) -> None:
+    assert analyse_question(question).entities == names
+
+
+def test_a_state_after_a_town_is_no_name_an_article_must_give() -> None:
+    from rag.abstain import name_parts
+
+    shape = analyse_question("On what date did the tornado hit Winterset, Iowa?")
+    assert [name for name, _ in name_parts(shape)] == ["Winterset"]
+    shape = analyse_question("Which Iowa town did the tornado hit?")
+    assert [name for name, _ in name_parts(shape)] == ["Iowa"]
 
 
 def test_a_contraction_or_the_first_word_after_a_quote_is_no_name() -> None:
