@@ -307,11 +307,12 @@ def not_known(sentence: str) -> Abstention | None:
 
 
 # The sentence only weighs who or what it may be: "has discussed with Rodgers about being his running
-# mate", "a host with a particular edge at nabbing the final", "is considering". Not a description
+# mate", "a host with a particular edge at nabbing the final", "is considering", "a top candidate to be". Not a description
 # ("Valieva, the favorite to win gold", "front-runner Trump won Iowa"): that may well answer.
 _SPECULATION = re.compile(
     r"\b(?:has|have|had) (?:reportedly )?discussed\b|\b(?:is|are|was|were) (?:reportedly )?considering\b"
-    r"|\bin the running\b|\b(?:an|the|a \w+) edge (?:at|in|for|to)\b|\bshort-?list(?:ed)?\b",
+    r"|\bin the running\b|\b(?:an|the|a \w+) edge (?:at|in|for|to)\b|\bshort-?list(?:ed)?\b"
+    r"|\b(?:top|possible|potential|likely) (?:candidate|contender|pick|choice)s? (?:to|for)\b",
     re.IGNORECASE,
 )
 

@@ -142,6 +142,8 @@ def sibling_event(entities: tuple[str, ...], sentence: str) -> bool:
     Australian Open"."""
     low = sentence.lower()
     own = {stem(w) for e in entities for w in words(e)}  # "U.S. Olympic" is no sibling of "Tokyo Olympic"
+    if _other_chamber(entities, sentence):
+        return True
     for entity in entities:
         parts = [w for w in words(entity) if not _ROMAN_OR_YEAR.fullmatch(w)]
         if len(parts) < 2 or all(re.search(rf"\b{re.escape(w)}\b", low) for w in parts):
@@ -162,6 +164,19 @@ def sibling_event(entities: tuple[str, ...], sentence: str) -> bool:
             ):
                 return True
     return False
+
+
+# A legislature's two chambers: "the Florida House voted" tells nothing of the Florida Senate's vote.
+_CHAMBERS = {"senate": ("house", "assembly"), "house": ("senate",), "assembly": ("senate",)}
+
+
+def _other_chamber(entities: tuple[str, ...], sentence: str) -> bool:
+    asked = {w for e in entities for w in words(e) if w in _CHAMBERS}
+    if len(asked) != 1:
+        return False
+    (chamber,) = asked
+    said = {m.group(1).lower() for m in re.finditer(r"(?<!White )\b(Senate|House|Assembly)\b", sentence)}
+    return chamber not in said and any(other in said for other in _CHAMBERS[chamber])
 
 
 _ROMAN_OR_YEAR = re.compile(r"[ivxlcdm]+|(?:19|20)\d\d|\d+(?:st|nd|rd|th)")

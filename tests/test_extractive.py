@@ -846,6 +846,8 @@ def test_a_fact_box_line_is_told_from_a_sentence(sentence: str, fact_box: bool) 
         ("Kennedy named Nicole Shanahan as his running mate on Tuesday.", False),
         ("Kamila Valieva, the favorite to win gold, tested positive.", False),  # a description
         ("Front-runner Donald Trump won the Iowa caucuses.", False),
+        ("Nicole Shanahan has emerged as a top candidate to be Kennedy's running mate.", True),
+        ("The leading candidate, Donald Trump, won the Iowa caucuses.", False),
     ],
 )
 def test_a_sentence_that_only_weighs_the_candidates_is_no_answer(sentence: str, speculates: bool) -> None:
@@ -913,6 +915,18 @@ def test_what_stood_ahead_of_the_event_asked_about_is_no_report_of_it(
         ),
         # A sentence's "The House" is the House, no sibling of "the U.S. House".
         ("By what vote did the U.S. House pass the bill?", "WASHINGTON – The House passed it 352-65.", False),
+        # A legislature's other chamber ("the White House" is none).
+        (
+            "What was the Florida Senate's vote on HB 1?",
+            "In a 106-13 vote, the Florida House passed HB 1.",
+            True,
+        ),
+        (
+            "What was the Florida Senate's vote on HB 1?",
+            "The Senate passed HB 1 a week after the House.",
+            False,
+        ),
+        ("How did the Senate vote on the bill?", "The White House urged senators to pass the bill.", False),
         (
             "Which Tokyo Olympic medalist left the U.S. Olympic trials?",
             "Saturday's U.S. Olympic trials lost the bronze medalist from the Tokyo Olympic Games.",
