@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rag.dates import RECENCY_WORDS, format_date, holiday_in
+from rag.hops import is_multi_hop
+from rag.initials import known_by_initials
 from rag.lexicon import FUTURE_MARKERS, IRREGULAR_PAST, MONTH_ABBREVIATIONS, MONTHS, WEEKDAYS, is_past_tense
 from rag.places import is_place_name
 from rag.questions import (
@@ -18,8 +20,6 @@ from rag.questions import (
     KIND_NAMES,
     PHRASE_NOUNS,
     QuestionShape,
-    is_multi_hop,
-    known_by_initials,
     predicate_words,
     unknown_entities,
 )

@@ -24,38 +24,31 @@ from rag.abstain import (
 )
 from rag.citations import CitationKeys, marker
 from rag.dates import format_date, parse_date, time_fit, window_start, without_time
+from rag.hops import bridge_names, hop_query, is_multi_hop
+from rag.initials import acronym, acronyms_in, initialisms, name_initials, spelled_out, written_initials
 from rag.joining import TYPED, choose, complete, over_time
 from rag.lexicon import MONTHS
 from rag.places import place_aliases
 from rag.questions import (
     DAY_OF_MONTH,
     PRONOUN_START,
-    acronym,
-    acronyms_in,
     analyse_question,
     asked_rank,
     asked_unit,
     asks_full_name,
-    bridge_names,
     count_verb,
     counted_noun,
     head_noun,
-    hop_query,
     identity_name,
-    initialisms,
-    is_multi_hop,
     name_cues,
-    name_initials,
     names_to_complete,
     part_of,
     predecessor,
     predicate_words,
     role_forms,
     role_noun,
-    spelled_out,
     term_matches,
     type_noun,
-    written_initials,
     years_in,
 )
 from rag.retrieve import merge

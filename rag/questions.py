@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rag.hops import is_multi_hop
+from rag.initials import known_by_initials
 from rag.lexicon import (
     IRREGULAR_PAST,
     TIME_OF_DAY_PATTERN,
@@ -17,11 +19,7 @@ from rag.schema import QuestionKind
 from rag.terms import STOPWORDS, stem, words
 from rag.values import (
     MONTH_PATTERN,
-    NAME_SUFFIXES,
-    ORGANIZATION_END,
     POSSESSIVE,
-    after_the,
-    capitalised_runs,
     lone_names,
     name_like,
     quantities,
@@ -142,7 +140,6 @@ PHRASE_NOUNS = frozenset("behalf sake spite lieu".split())
 _AUXILIARIES = frozenset("did does do will would can could should might may has have had".split())
 _DETERMINERS = frozenset("the a an this that these those his her their its".split())
 _TOKEN = re.compile(r"[\w\u2019'.-]+")
-_BODIES = frozenset("union nations kingdom states emirates".split())
 
 
 def predicate_words(question: str) -> list[str]:
@@ -194,76 +191,6 @@ def years_in(text: str) -> set[str]:
     return years
 
 
-def known_by_initials(name: str, known: Callable[[str], bool]) -> bool:
-    """The corpus writes this name as its initials ("EU" for "European Union")."""
-    short = acronym(name)
-    return bool(short) and known(short)
-
-
-def name_initials(shape: QuestionShape) -> set[str]:
-    """The initials of the question's names of several words ("uk" for "United Kingdom"): how a
-    role held there may be written ("UK Prime Minister Liz Truss")."""
-    return {"".join(w[0] for w in words(e)) for e in shape.entities if " " in e}
-
-
-_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
-
-
-def initialisms(shape: QuestionShape) -> dict[str, frozenset[str]]:
-    """The question's names of three or more words by their initials ("rfk" for Robert F. Kennedy
-    Jr., with or without the suffix), each to the stemmed words it stands for."""
-    out: dict[str, frozenset[str]] = {}
-    for e in shape.entities:
-        ws = words(e)
-        core = ws[:-1] if ws and ws[-1] in NAME_SUFFIXES else ws
-        for part in {tuple(ws), tuple(core)}:
-            if len(part) >= 3:
-                out["".join(w[0] for w in part)] = frozenset(stem(w) for w in ws)
-    return out
-
-
-def written_initials(text: str, initials: dict[str, frozenset[str]]) -> set[str]:
-    """The words of the names `text` writes by their initials ("RFK Jr. said" -> robert, kennedi...)."""
-    out: set[str] = set()
-    for m in _ACRONYM.finditer(text):
-        out |= initials.get(m.group(0).lower(), frozenset())
-    return out
-
-
-_SPELLED = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|for|and|on|the)\s+)?[A-Z][a-z]+)+")
-
-
-def acronyms_in(question: str) -> frozenset[str]:
-    """The question's acronyms, lower-cased ("faa" for "Which jets did the FAA ground?")."""
-    return frozenset(m.group(0).lower() for m in _ACRONYM.finditer(question))
-
-
-def spelled_out(text: str, acronyms: frozenset[str]) -> set[str]:
-    """Those of `acronyms` that `text` spells out ("The Federal Aviation Administration has
-    grounded..." for "faa"), by the initials of its capitalised words."""
-    out: set[str] = set()
-    for m in _SPELLED.finditer(text):
-        caps = [w[0].lower() for w in m.group(0).split() if w[0].isupper()]
-        for i in range(len(caps) - 1):
-            for j in range(i + 2, min(len(caps), i + 5) + 1):
-                if (short := "".join(caps[i:j])) in acronyms:
-                    out.add(short)
-    return out
-
-
-def acronym(name: str) -> str:
-    """The initials of a name of two or more words, stop words left out: "European Union" -> "eu",
-    "Institute for the Study of War" -> "isw"; "" for a person's name, a single word or one with
-    initials ("U.S.")."""
-    parts = [w for w in words(name) if w not in STOPWORDS]
-    if len(parts) < 2 or any(len(w) < 3 for w in parts):
-        return ""
-    # Two letters are initials only for a body ("EU", "UN"): "Steve Witkoff" is no "SW".
-    if len(parts) == 2 and parts[-1] not in _BODIES and not ORGANIZATION_END.match(parts[-1].title()):
-        return ""
-    return "".join(w[0] for w in parts)
-
-
 KIND_NAMES: dict[QuestionKind, str] = {
     "person": "a name",
     "number": "a number",
@@ -282,54 +209,6 @@ def type_noun(question: str) -> str | None:
     """The stemmed noun a "What type of X" question sorts ("cancer"); None for other questions."""
     m = _TYPE.match(question.strip().lower())
     return stem(m.group(1)) if m else None
-
-
-_NESTED = re.compile(
-    r"\b\w+\s+(who|whom|whose|which|that|where)\s+\w+|\b(appointed|described|known|named|called)\s+(by|as)\b",
-    re.IGNORECASE,
-)
-
-
-# "Who is the CEO of TikTok who visited...?", "What was the name of the craft that...?", "On what
-# date was the concert that...?": the described one, or its date or place, is asked, in one hop.
-_DESCRIBED = re.compile(
-    r"^\s*(?:who\s+(?:is|was|are|were)\b|what\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?!full name\b)"
-    r"|(?:in|on|at|for|from|by)\s+(?:what|which)\s+[a-z]+\s+(?:is|was|are|were|will)\s+(?:the|a|an)\s+)",
-    re.IGNORECASE,
-)
-
-
-def is_multi_hop(question: str) -> bool:
-    """Whether the question describes what it asks about ("the man who estimated...") to ask
-    something of it: two hops. Asking who or what the described one is takes one."""
-    rest = question.strip().split(maxsplit=1)
-    return len(rest) == 2 and bool(_NESTED.search(rest[1])) and not _DESCRIBED.match(question)
-
-
-def bridge_names(text: str, question: str) -> list[str]:
-    """Name-like words of `text` that the question does not contain: the link to the second hop."""
-    asked = {stem(w) for w in words(question)}
-    out = []
-    for run in capitalised_runs(text):
-        if any(stem(w) in asked for m in run for w in words(m.group(0))):  # the question's own name
-            continue
-        if after_the(text, run[0].start()):
-            continue
-        for m in run:
-            if name_like(m.group(0)):
-                out += [w for w in words(m.group(0)) if w not in out]
-    return out
-
-
-def hop_query(lead: str, question: str) -> str:
-    """The second hop's query: the names `lead` gives (as names, so spelling variants apply) and
-    the question words it does not answer; "" when it names no one new."""
-    names = bridge_names(lead, question)
-    if not names:
-        return ""
-    said = {stem(w) for w in words(lead)}
-    rest = [w for w in words(question) if w not in STOPWORDS and stem(w) not in said]
-    return " ".join([n.capitalize() for n in names[:4]] + rest)
 
 
 @dataclass(frozen=True)

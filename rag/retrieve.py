@@ -13,18 +13,10 @@ import numpy as np
 from rag.dates import TIMELESS, parse_date, search_window, time_fit, without_time
 from rag.embedding import Encoder
 from rag.index import ParagraphIndex
+from rag.initials import acronym, name_initials
 from rag.lexicon import SpellingVariants, number_alias
 from rag.places import place_aliases
-from rag.questions import (
-    acronym,
-    analyse_question,
-    asked_unit,
-    count_verb,
-    name_initials,
-    predecessor,
-    role_forms,
-    role_noun,
-)
+from rag.questions import analyse_question, asked_unit, count_verb, predecessor, role_forms, role_noun
 from rag.schema import Passage, Record, Retrieved, TimeScope, is_heading, is_link_line
 from rag.terms import STOPWORDS, fold, stem, words
 from rag.values import holder_named

@@ -22,6 +22,8 @@ LAYERS = {
     "citations": 1,
     "places": 1,
     "questions": 1,
+    "hops": 1,
+    "initials": 1,
     "values": 1,
     "index": 2,  # the package: its modules may import each other, and only below layer 2
     "index.encoding_process": 2,

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from rag.hops import bridge_names, is_multi_hop
+from rag.initials import acronym
 from rag.questions import (
     NAMING_WORDS,
-    acronym,
     analyse_question,
     asked_unit,
-    bridge_names,
     count_verb,
     head_noun,
-    is_multi_hop,
     name_cues,
     names_to_complete,
     predecessor,
@@ -551,7 +550,7 @@ def test_a_rank_after_the_verb_is_what_the_answer_must_give() -> None:
 
 
 def test_a_name_of_three_words_may_be_written_as_its_initials() -> None:
-    from rag.questions import initialisms, written_initials
+    from rag.initials import initialisms, written_initials
 
     shape = analyse_question("On what date did Robert F. Kennedy Jr. say he would announce his pick?")
     named = written_initials(
@@ -562,7 +561,7 @@ def test_a_name_of_three_words_may_be_written_as_its_initials() -> None:
 
 
 def test_an_acronym_of_the_question_is_found_spelled_out() -> None:
-    from rag.questions import acronyms_in, spelled_out
+    from rag.initials import acronyms_in, spelled_out
 
     faa = acronyms_in("How many jets did the FAA ground after the Alaska Airlines blowout?")
     assert faa == {"faa"}
