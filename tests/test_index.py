@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -822,3 +824,33 @@ def test_a_question_reads_one_snapshot_and_the_next_read_swaps_in_a_new_one(
         assert swaps == []  # no swap in the middle of a question's reads
     index.bm25_search(["faena"], 3)
     assert swaps == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_long_scan_is_split_between_threads_and_still_runs_in_a_forked_child() -> None:
+    # The scan pool's threads do not survive a fork: a child that kept the parent's pool would
+    # wait forever for its parts (checked: a ThreadPoolExecutor used before a fork times out after it).
+    from rag.index import keywords
+
+    rng = np.random.default_rng(7)
+    vectors = rng.random((keywords._SPLIT_ROWS + 3_001, 16), dtype=np.float32)
+    v = rng.random(16, dtype=np.float32)
+    want = vectors @ v
+    assert np.allclose(keywords.similarities(vectors, v), want, atol=1e-5)
+    if keywords._scan_pool() is None:
+        pytest.skip("one core: no scan is split")
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its own split scan finishes and agrees
+        ok = False
+        try:
+            done = threading.Event()
+            result: list[np.ndarray] = []
+            worker = threading.Thread(
+                target=lambda: (result.append(keywords.similarities(vectors, v)), done.set())
+            )
+            worker.start()
+            ok = done.wait(20) and np.allclose(result[0], want, atol=1e-5)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -153,7 +153,7 @@ def test_news_gold_set_shape_and_its_audit() -> None:
     assert all(i.answerable for i in items if i.also)
 
 
-@pytest.mark.parametrize("name", ["probe-news.jsonl", "probe-news-2.jsonl"])
+@pytest.mark.parametrize("name", ["probe-news.jsonl", "probe-news-2.jsonl", "probe-news-3.jsonl"])
 def test_the_news_probes_quote_their_articles_verbatim(name: str) -> None:
     """eval/probe-news*.jsonl (fresh 50-question probes, not gated): every answer and quote is the
     named article's own text, so `rag eval --gold eval/<probe>` scores what it says."""

@@ -390,6 +390,10 @@ def _scan_pool() -> tuple[ThreadPoolExecutor, int] | None:
     return (ThreadPoolExecutor(workers, thread_name_prefix="rag-scan"), workers + 1) if workers > 0 else None
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the pool's threads: it makes its own
+    os.register_at_fork(after_in_child=_scan_pool.cache_clear)
+
+
 def committed_vectors(directory: Path) -> tuple[list[str], np.ndarray] | None:
     """The ids and vector matrix of the snapshot in place at `directory` (for a writer, that holds
     the lock: nothing swaps it meanwhile); None if it has no matrix or cannot be read."""
