@@ -198,9 +198,10 @@ def only_future(sentence: str, verbs: set[str]) -> bool:
         is_past_tense(w) and (i + 1 == len(before) or before[i + 1] != "by") for i, w in enumerate(before)
     ):
         return False
-    said = {stem(w) for w in words(sentence)}  # "announced" tells the "announce" asked about
+    tokens = words(sentence)
+    said = {stem(w) for w in tokens}  # "announced" tells the "announce" asked about
     # "will soon return ... after winning the seat" tells the "won" asked about; "will win" does not.
-    done = {stem(w) for w in words(sentence) if w.endswith("ing")}
+    done = {stem(w) for w in tokens if w.endswith("ing")}
     return not any(
         re.search(rf"\b{re.escape(v)}\b", low) or stem(v) in said or stem(IRREGULAR_PAST.get(v, v)) in done
         for v in verbs
@@ -307,8 +308,9 @@ def not_known(sentence: str) -> Abstention | None:
 
 
 # The sentence only weighs who or what it may be: "has discussed with Rodgers about being his running
-# mate", "a host with a particular edge at nabbing the final", "is considering", "a top candidate to be". Not a description
-# ("Valieva, the favorite to win gold", "front-runner Trump won Iowa"): that may well answer.
+# mate", "a host with a particular edge at nabbing the final", "is considering", "a top candidate to
+# be". Not a description ("Valieva, the favorite to win gold", "front-runner Trump won Iowa"): that
+# may well answer.
 _SPECULATION = re.compile(
     r"\b(?:has|have|had) (?:reportedly )?discussed\b|\b(?:is|are|was|were) (?:reportedly )?considering\b"
     r"|\bin the running\b|\b(?:an|the|a \w+) edge (?:at|in|for|to)\b|\bshort-?list(?:ed)?\b"

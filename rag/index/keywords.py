@@ -83,6 +83,7 @@ class KeywordSnapshot:
         self._selections: dict[Filters, Selection | None] = {}
         self._selections_lock = threading.Lock()  # the chat page's worker threads share one snapshot
         self._everything: Selection | None = None
+        self._counts: tuple[int, ...] | None = None  # committed paragraphs per article, once asked
         self._titles: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
     @property
@@ -122,6 +123,7 @@ class KeywordSnapshot:
             self._selections = {}
         self._everything = None
         self._titles = None
+        self._counts = None
         dates = self._meta["date"]
         self.newest = int(dates.max()) if len(dates) else 0
         self.vectors = read_vectors(self.directory, len(self.ids))
@@ -187,19 +189,20 @@ class KeywordSnapshot:
         for tmp in directory.parent.glob(f".{directory.name}.*.tmp"):
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def paragraphs_per_article(self) -> list[int]:
-        """How many committed paragraphs each article of `articles` has."""
-        if not self.ids:
-            return [0] * len(self.articles)
-        return [int(c) for c in np.bincount(self._meta["article"], minlength=len(self.articles))]
+    def paragraphs_per_article(self) -> tuple[int, ...]:
+        """How many committed paragraphs each article of `articles` has (counted once per snapshot)."""
+        if self._counts is None:
+            counts = np.bincount(self._meta["article"], minlength=len(self.articles)) if self.ids else None
+            self._counts = (
+                tuple(0 for _ in self.articles) if counts is None else tuple(int(c) for c in counts)
+            )
+        return self._counts
 
     def article_entry(self, article_id: str) -> tuple[tuple[str, ...], int] | None:
         """One article's (title, date, url, source) and its committed paragraph count; None if the
         snapshot does not hold it."""
         i = self._article_at.get(article_id)
-        if i is None:
-            return None
-        return self.article_info[i], int(np.count_nonzero(self._meta["article"] == i)) if self.ids else 0
+        return None if i is None else (self.article_info[i], self.paragraphs_per_article()[i])
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms get the rarest value."""
